@@ -1,0 +1,197 @@
+"""The `needle` command: a dict of typed functions; each one's signature and docstring are its help.
+
+Heavy imports (torch, the model) happen inside the commands, so `needle --help` is instant. Expected
+failures (missing checkpoint, bad tools file, malformed input) end in one line on stderr, exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import select
+import sys
+from pathlib import Path
+
+
+def _die(msg: str) -> None:
+    print(f"needle: error: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _load_tools_file(path: str):
+    from needle.data.schema import DataError, parse_tools
+    p = Path(path)
+    if not p.is_file():
+        _die(f"tools file not found: {p}")
+    try:
+        return parse_tools(json.loads(p.read_text(encoding="utf-8")), where=str(p))
+    except json.JSONDecodeError as e:
+        _die(f"{p}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})")
+    except DataError as e:
+        _die(str(e))
+
+
+def info(preset: str = "26m", checkpoint: str = "", retrieval_head: bool = False) -> None:
+    """Print a model configuration and its parameter count.
+
+    preset: a named configuration (26m, tiny)
+    checkpoint: read the configuration from this checkpoint directory instead
+    retrieval_head: include the optional retrieval head
+    """
+    from needle.model import Needle, NeedleConfig, count_parameters
+    from needle.model.checkpoint import resolve_checkpoint
+    if checkpoint:
+        cfg = NeedleConfig.load(resolve_checkpoint(checkpoint) / "config.json")
+    else:
+        cfg = NeedleConfig.from_name(preset, **({"retrieval_head": True} if retrieval_head else {}))
+    for k, v in cfg.to_dict().items():
+        print(f"{k}: {v}")
+    print(f"params: {count_parameters(Needle(cfg))}")
+
+
+def train(config: str, overrides: list[str]) -> None:
+    """Train (pretrain or post-train) from a TOML run config; resumes when out_dir holds a checkpoint.
+
+    config: a TOML run config, e.g. configs/tiny_e2e.toml
+    overrides: key=value pairs overriding the config, e.g. lr=3e-4 model.d_model=256
+    """
+    from needle.train.config import load_config
+    from needle.train.loop import train as run_training
+    metrics = run_training(load_config(config, overrides))
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(json.dumps(metrics))
+
+
+def run(query: str, *, tools: str, checkpoint: str = "") -> None:
+    """Answer one query with the offered tools; prints the calls as JSON.
+
+    query: the user's request
+    tools: a JSON file with a list of tools (OpenAI function format, wrapped or not, or Needle's flat form)
+    checkpoint: a checkpoint or run directory (default: the shipped model)
+    """
+    from needle.data.schema import DataError, parse_query
+    from needle.infer.predict import Predictor
+    tool_list = _load_tools_file(tools)
+    try:
+        query = parse_query(query)
+    except DataError as e:
+        _die(str(e))
+    pred = Predictor(checkpoint or None).predict([(query, tool_list)])[0]
+    if pred.error:
+        _die(pred.error)
+    for w in pred.warnings:
+        print(f"needle: warning: {w}", file=sys.stderr)
+    print(json.dumps(pred.calls, ensure_ascii=False))
+
+
+def _line_batches(max_batch: int):
+    """Complete stdin lines, as many as are already available (at least one), up to max_batch."""
+    fd, buf, eof = sys.stdin.fileno(), b"", False
+    while not eof or buf:
+        lines: list[bytes] = []
+        while len(lines) < max_batch:
+            if b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                lines.append(line)
+                continue
+            if eof or (lines and not select.select([fd], [], [], 0)[0]):
+                break
+            chunk = os.read(fd, 1 << 16)
+            eof, buf = not chunk, buf + chunk
+        if eof and buf and len(lines) < max_batch:
+            lines, buf = lines + [buf], b""
+        if lines:
+            yield lines
+
+
+def _parse_request(raw: bytes, lineno: int):
+    from needle.data.schema import DataError, parse_query, parse_tools
+    where = f"stdin:{lineno}"
+    try:
+        obj = json.loads(raw)
+        if not isinstance(obj, dict):
+            raise DataError(where, "<line>", "must be a JSON object with query and tools")
+        return parse_query(obj.get("query"), where), parse_tools(obj.get("tools"), where)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return f"{where}: not valid JSON ({e})"
+    except DataError as e:
+        return str(e)
+
+
+def predict(checkpoint: str = "", batch_size: int = 32) -> None:
+    """Read JSON lines {"query": str, "tools": [...]} on stdin; write one JSON list of calls per line.
+
+    Exactly one output line per input line, in order; [] for no call. Inputs that cannot be answered
+    (malformed JSON, bad tools, tools too long) also get [] and a one-line reason on stderr.
+    checkpoint: a checkpoint or run directory (default: the shipped model)
+    batch_size: most queries decoded together
+    """
+    from needle.infer.predict import Predictor
+    predictor = Predictor(checkpoint or None, batch_size=batch_size)
+    lineno = 0
+    for lines in _line_batches(batch_size):
+        parsed = []
+        for raw in lines:
+            lineno += 1
+            parsed.append(_parse_request(raw, lineno) if raw.strip() else f"stdin:{lineno}: empty line")
+        good = [p for p in parsed if not isinstance(p, str)]
+        preds = iter(predictor.predict(good))
+        for p in parsed:
+            pred = next(preds) if not isinstance(p, str) else None
+            reason = p if isinstance(p, str) else pred.error
+            if reason:
+                print(f"needle: skipped: {reason}", file=sys.stderr)
+            print(json.dumps(pred.calls if pred else [], ensure_ascii=False), flush=True)
+
+
+COMMANDS = {"info": info, "train": train, "run": run, "predict": predict}
+
+
+def _doc_parts(fn) -> tuple[str, dict[str, str]]:
+    lines = inspect.getdoc(fn).splitlines()
+    helps = {}
+    for line in lines:
+        name, sep, text = line.partition(": ")
+        if sep and name.isidentifier():
+            helps[name] = text
+    return lines[0], helps
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="needle", description="Needle: a tiny tool-calling model.")
+    subs = parser.add_subparsers(dest="command", required=True)
+    for name, fn in COMMANDS.items():
+        summary, helps = _doc_parts(fn)
+        sp = subs.add_parser(name, help=summary, description=inspect.getdoc(fn).split("\n\n")[0])
+        for p in inspect.signature(fn).parameters.values():
+            h = helps.get(p.name)
+            if p.default is inspect.Parameter.empty and p.kind is p.KEYWORD_ONLY:
+                sp.add_argument(f"--{p.name.replace('_', '-')}", required=True, help=h)
+            elif p.default is inspect.Parameter.empty:
+                sp.add_argument(p.name, help=h, nargs="*" if p.annotation == "list[str]" else None)
+            elif p.annotation == "bool":
+                sp.add_argument(f"--{p.name.replace('_', '-')}", action="store_true", help=h)
+            else:
+                sp.add_argument(f"--{p.name.replace('_', '-')}", type=type(p.default), default=p.default,
+                                help=f"{h} (default: {p.default!r})")
+        sp.set_defaults(_fn=fn)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = vars(build_parser().parse_args(argv))
+    fn = args.pop("_fn")
+    args.pop("command")
+    from needle.data.schema import DataError
+    from needle.model.checkpoint import CheckpointError
+    try:
+        fn(**args)
+    except (CheckpointError, DataError, FileNotFoundError, ValueError) as e:
+        _die(str(e))
+    except KeyboardInterrupt:
+        raise SystemExit(130)
+
+
+if __name__ == "__main__":
+    main()

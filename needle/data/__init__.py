@@ -1,0 +1,1 @@
+"""Tool-call data: the example schema, the prompt layout, and generators."""

@@ -1,0 +1,1 @@
+"""Inference: cached greedy generation and batched prediction."""

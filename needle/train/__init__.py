@@ -1,0 +1,1 @@
+"""Training: batches, optimizer and schedule, and the loop."""
