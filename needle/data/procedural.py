@@ -161,8 +161,8 @@ def _multi(rng: random.Random, prep: dict) -> tuple[str, list[dict], list[str]]:
     return _join(rng, prep, q1, q2), [a1, a2], needed
 
 
-def _make_example(rng: random.Random, prep: dict) -> dict:
-    kind = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX])[0]
+def _make_example(rng: random.Random, prep: dict, mix=MIX) -> dict:
+    kind = rng.choices([k for k, _ in mix], weights=[w for _, w in mix])[0]
     if kind == "single":
         name = rng.choice(prep["names"])
         query, answer = _render_call(rng, prep, name, cap=True)
@@ -196,19 +196,28 @@ def _validate(example: dict, prep: dict) -> None:
             raise ValueError(f"{ans['name']} arguments invalid: {errors[0].message}")
 
 
-def generate_examples(n: int, seed: int, pool: dict | None = None) -> list[dict]:
-    """Return n examples; identical for identical (n, seed, pool)."""
+def _check_mix(mix) -> None:
+    kinds = {k for k, _ in MIX}
+    if not mix or any(k not in kinds or w < 0 for k, w in mix) or sum(w for _, w in mix) <= 0:
+        raise ValueError(f"mix must be (kind, weight) pairs over {sorted(kinds)} with positive total, got {mix!r}")
+
+
+def generate_examples(n: int, seed: int, pool: dict | None = None, mix=MIX) -> list[dict]:
+    """Return n examples; identical for identical (n, seed, pool, mix)."""
+    _check_mix(mix)
     prep = _prepare(load_pool() if pool is None else pool)
     rng = random.Random(seed)
-    return [_make_example(rng, prep) for _ in range(n)]
+    return [_make_example(rng, prep, mix) for _ in range(n)]
 
 
 def split_heldout(n_train: int, n_heldout: int, seed: int,
-                  pool: dict | None = None) -> tuple[list[dict], list[dict]]:
+                  pool: dict | None = None, train_mix=MIX) -> tuple[list[dict], list[dict]]:
     """Train and held-out examples over the same tools; no held-out query occurs in train.
 
     Held-out queries are also unique among themselves so accuracy is not inflated by repeats.
+    Held-out examples always follow the default MIX; `train_mix` may over-sample hard kinds.
     """
+    _check_mix(train_mix)
     prep = _prepare(load_pool() if pool is None else pool)
     # String seeds are hashed deterministically (sha512), unlike hash() of str.
     held_rng, train_rng = random.Random(f"{seed}/heldout"), random.Random(f"{seed}/train")
@@ -222,7 +231,7 @@ def split_heldout(n_train: int, n_heldout: int, seed: int,
             heldout.append(ex)
     train: list[dict] = []
     while len(train) < n_train and budget > 0:
-        ex, budget = _make_example(train_rng, prep), budget - 1
+        ex, budget = _make_example(train_rng, prep, train_mix), budget - 1
         if ex["query"] not in seen:
             train.append(ex)
     if len(heldout) < n_heldout or len(train) < n_train:

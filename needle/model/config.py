@@ -11,6 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def reject_unknown_keys(cls, d: dict, what: str) -> None:
+    """Raise naming the keys of `d` that are not fields of dataclass `cls`."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} keys: {unknown}; known: {sorted(known)}")
+
+
 @dataclass(frozen=True)
 class NeedleConfig:
     vocab_size: int = 8192
@@ -47,10 +55,7 @@ class NeedleConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "NeedleConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown model config keys: {unknown}")
+        reject_unknown_keys(cls, d, "model config")
         return cls(**d)
 
     def to_dict(self) -> dict:

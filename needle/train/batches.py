@@ -52,6 +52,14 @@ class ToolCallData:
     def __len__(self) -> int:
         return len(self.examples)
 
+    def split(self, fraction: float) -> "ToolCallData":
+        """Move the last `fraction` of examples (at least one) into a new dataset and return it."""
+        n = max(1, int(len(self) * fraction))
+        held = ToolCallData([], self.tok, self.max_enc, self.max_dec, shuffle_orders=False)
+        held.examples, held.lengths = self.examples[-n:], self.lengths[-n:]
+        self.examples, self.lengths = self.examples[:-n], self.lengths[:-n]
+        return held
+
     def get(self, idx: int, seed: str) -> EncodedExample:
         rng = random.Random(f"{seed}/{idx}") if self.shuffle_orders else None
         return encode_example(self.tok, self.examples[idx], self.max_enc, self.max_dec, rng)
@@ -73,12 +81,22 @@ class TextData:
         self.ids = ids
         n = max(0, (len(ids) - enc_len - dec_len) // (enc_len + dec_len) + 1)
         self.lengths = [enc_len + dec_len + 1] * n
+        self.first = 0  # index of this dataset's first window in the token stream
+
+    def split(self, fraction: float) -> "TextData":
+        """Move the last `fraction` of windows (at least one) into a new dataset sharing the token stream."""
+        n = max(1, int(len(self) * fraction))
+        held = object.__new__(TextData)
+        held.__dict__.update(self.__dict__)
+        held.lengths, held.first = self.lengths[-n:], self.first + len(self) - n
+        self.lengths = self.lengths[:-n]
+        return held
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def get(self, idx: int, seed: str) -> EncodedExample:
-        s = idx * (self.enc_len + self.dec_len)
+        s = (self.first + idx) * (self.enc_len + self.dec_len)
         enc = self.ids[s:s + self.enc_len]
         tgt = self.ids[s + self.enc_len:s + self.enc_len + self.dec_len]
         return EncodedExample(enc, [self.tok.eos_id] + tgt[:-1], tgt, [1.0] * len(tgt))
@@ -105,10 +123,16 @@ def bucket_batches(lengths: list[int], batch_tokens: int, seed: int, epoch: int,
     return batches
 
 
+def _round_up(n: int, multiple: int = 16) -> int:
+    return -(-n // multiple) * multiple
+
+
 def collate(items: list[EncodedExample], pad_id: int) -> Batch:
+    # Lengths are rounded up to multiples of 16: a few distinct shapes let the CPU kernels
+    # (oneDNN primitives) be reused instead of rebuilt for every new length.
     B = len(items)
-    S = max(len(e.enc_ids) for e in items)
-    T = max(len(e.dec_in) for e in items)
+    S = _round_up(max(len(e.enc_ids) for e in items))
+    T = _round_up(max(len(e.dec_in) for e in items))
     enc = torch.full((B, S), pad_id, dtype=torch.long)
     dec = torch.full((B, T), pad_id, dtype=torch.long)
     tgt = torch.full((B, T), pad_id, dtype=torch.long)

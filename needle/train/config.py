@@ -9,6 +9,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from needle.model.config import reject_unknown_keys
+
 
 @dataclass
 class TrainConfig:
@@ -44,10 +46,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown train config keys: {unknown}; known: {sorted(known)}")
+        reject_unknown_keys(cls, d, "train config")
         cfg = cls(**d)
         if cfg.task not in ("posttrain", "pretrain"):
             raise ValueError(f"task must be 'posttrain' or 'pretrain', got {cfg.task!r}")

@@ -49,32 +49,17 @@ def weighted_loss(logits: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, tor
 
 
 def build_data(cfg: TrainConfig, tok: Tokenizer, mcfg: NeedleConfig):
+    """Training and validation data; without val_data, the last val_fraction of train_data is held out."""
     if not cfg.train_data:
         raise ValueError("train_data is empty: give at least one file")
     if cfg.task == "pretrain":
-        def make(files):
-            return TextData(files, tok, cfg.text_enc_len, cfg.text_dec_len, cfg.text_max_tokens or None)
-    else:
-        def make(files):
-            return ToolCallData([ex for f in files for ex in read_jsonl(f)], tok, mcfg.max_encoder_len, mcfg.max_decoder_len)
-    train = make(cfg.train_data)
-    if cfg.val_data:
-        return train, make(cfg.val_data)
-    val = make(cfg.train_data)  # hold out the last val_fraction of examples/windows
-    n_val = max(1, int(len(train) * cfg.val_fraction))
-    for d, keep in ((train, slice(None, -n_val)), (val, slice(-n_val, None))):
-        d.lengths = d.lengths[keep]
-        if hasattr(d, "examples"):
-            d.examples = d.examples[keep]
-        else:
-            d.offset = 0
-    if cfg.task == "pretrain":
-        val.get = _shifted(val.get, len(train))
-    return train, val
-
-
-def _shifted(get, offset):
-    return lambda idx, seed: get(idx + offset, seed)
+        train = TextData(cfg.train_data, tok, cfg.text_enc_len, cfg.text_dec_len, cfg.text_max_tokens or None)
+        val = TextData(cfg.val_data, tok, cfg.text_enc_len, cfg.text_dec_len) if cfg.val_data else train.split(cfg.val_fraction)
+        return train, val
+    def load(files):
+        return ToolCallData([ex for f in files for ex in read_jsonl(f)], tok, mcfg.max_encoder_len, mcfg.max_decoder_len)
+    train = load(cfg.train_data)
+    return train, load(cfg.val_data) if cfg.val_data else train.split(cfg.val_fraction)
 
 
 @torch.no_grad()

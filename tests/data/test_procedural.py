@@ -107,3 +107,13 @@ def test_invalid_pool_rejected(pool):
     bad["tools"][0]["templates"].append("a template missing the required slot")
     with pytest.raises(ValueError):
         _check_pool(bad)
+
+
+def test_mix_can_oversample_a_kind_and_rejects_nonsense():
+    from needle.data.procedural import generate_examples, split_heldout
+    only_none = generate_examples(200, seed=5, mix=(("none", 1.0),))
+    assert all(ex["answers"] == [] and ex["tools"] for ex in only_none)
+    with pytest.raises(ValueError, match="mix"):
+        generate_examples(10, seed=5, mix=(("banana", 1.0),))
+    # The held-out side never depends on the training mix.
+    assert split_heldout(50, 20, seed=2)[1] == split_heldout(50, 20, seed=2, train_mix=(("single", 1.0),))[1]

@@ -30,8 +30,8 @@ def test_initial_state_follows_spec():
     m = Needle(cfg)
     norms = [p for n, p in m.named_parameters() if n.endswith("norm.weight")]
     gates = [p for n, p in m.named_parameters() if n.endswith("gate")]
-    assert norms and all(float(p.abs().max()) == 0 for p in norms)
-    assert len(gates) == cfg.n_encoder_layers + 2 * cfg.n_decoder_layers and all(float(g) == 0 for g in gates)
+    assert norms and all(float(p.detach().abs().max()) == 0 for p in norms)
+    assert len(gates) == cfg.n_encoder_layers + 2 * cfg.n_decoder_layers and all(float(g.detach()) == 0 for g in gates)
     assert abs(m.embed.weight.std().item() - 0.02) < 1e-3
     wo = m.encoder[0].attn.sublayer.wo.weight
     assert abs(wo.std().item() - 0.02 / math.sqrt(40)) < 2e-4
