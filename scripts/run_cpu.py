@@ -2,10 +2,9 @@
 
 Uses the real commands (`needle train`, `needle predict`) the way a user would. The tokenizer is
 trained on this run's training data plus the Python standard library's sources (text every machine
-has, so a fresh clone reproduces the run) unless
---shipped-tokenizer is given.
+has, so a fresh clone reproduces the run) unless --shipped-tokenizer is given.
 Passes when held-out exact match (same tools, unseen queries) reaches --target.
-    python scripts/run_cpu.py [--out runs/e2e] [--steps 600] [--target 0.9]
+    python scripts/run_cpu.py [--out runs/e2e] [--steps 1400] [--target 0.9]
 """
 from __future__ import annotations
 
@@ -75,7 +74,9 @@ def main() -> int:
     tok_path = default_tokenizer_path()
     if not args.shipped_tokenizer:
         tok_path = out / "tokenizer.json"
-        train_tokenizer(tokenizer_texts(train), 8192, sources=["needle.data.procedural (this run's training data)", f"Python {sys.version.split()[0]} standard library sources"]).save(tok_path)
+        sources = ["needle.data.procedural (this run's training data)",
+                   f"Python {sys.version.split()[0]} standard library sources"]
+        train_tokenizer(tokenizer_texts(train), 8192, sources=sources).save(tok_path)
     step(f"tokenizer: {tok_path}", t0)
 
     model_dir = out / "model"

@@ -7,6 +7,7 @@ shuffling uses its own seeded RNG, so a resumed run sees exactly the batches it 
 """
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,7 @@ class TextData:
     def split(self, fraction: float) -> "TextData":
         """Move the last `fraction` of windows (at least one) into a new dataset sharing the token stream."""
         n = max(1, int(len(self) * fraction))
-        held = object.__new__(TextData)
-        held.__dict__.update(self.__dict__)
+        held = copy.copy(self)  # shares the token stream
         held.lengths, held.first = self.lengths[-n:], self.first + len(self) - n
         self.lengths = self.lengths[:-n]
         return held

@@ -23,7 +23,7 @@ from needle.model.checkpoint import load_model, prune_checkpoints, resolve_check
 from needle.model.config import NeedleConfig
 from needle.model.model import Needle, count_parameters
 from needle.tokenizer import Tokenizer, default_tokenizer_path
-from needle.train.batches import Batch, BatchStream, TextData, ToolCallData
+from needle.train.batches import Batch, BatchStream, TextData, ToolCallData, bucket_batches, collate
 from needle.train.config import TrainConfig
 from needle.train.optim import load_optimizer_tensors, make_optimizer, optimizer_tensors, set_lr, wsd_lr
 
@@ -65,11 +65,9 @@ def build_data(cfg: TrainConfig, tok: Tokenizer, mcfg: NeedleConfig):
 @torch.no_grad()
 def evaluate(model, data, cfg: TrainConfig, device) -> dict:
     model.eval()
-    stream = BatchStream(data, cfg.batch_tokens, seed=cfg.seed)
-    stream.data = data
     tot_loss = tot_correct = tot_n = 0.0
-    for _ in range(min(cfg.eval_batches, len(stream._batches))):
-        b = next(stream).to(device)
+    for idxs in bucket_batches(data.lengths, cfg.batch_tokens, cfg.seed, epoch=0)[:cfg.eval_batches]:
+        b = collate([data.get(i, f"{cfg.seed}/val") for i in idxs], data.tok.pad_id).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = model(b.enc_ids, b.enc_mask, b.dec_in)
         loss, correct = weighted_loss(logits, b)
