@@ -145,7 +145,97 @@ def predict(checkpoint: str = "", batch_size: int = 32) -> None:
             print(json.dumps(pred.calls if pred else [], ensure_ascii=False), flush=True)
 
 
-COMMANDS = {"info": info, "train": train, "run": run, "predict": predict}
+def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, shard: str = "0/1",
+                  workers: int = 0, split: str = "train", mix: str = "", sources: str = "", max_tools: int = 10,
+                  heldout: int = 0, teacher: str = "", model: str = "", base_url: str = "", tools: str = "",
+                  paraphrase: str = "", invent_domains: str = "", batch_size: int = 25, concurrency: int = 4,
+                  requests_per_minute: float = 0.0, temperature: float = 1.0, api_key_env: str = "") -> None:
+    """Make tool-call training data: offline from the built-in generator, or distilled from a teacher model.
+
+    Offline (default): deterministic for a seed; resumes after a crash; writes OUTPUT.config.json (mix, counts).
+    With --heldout N: writes the unseen_tools, unseen_phrasing and unseen_domains splits (N each) into OUTPUT/.
+    With --teacher: a teacher (OpenAI-compatible or Gemini) writes examples for --tools; appends and resumes.
+    output: output file (.jsonl or .jsonl.gz), or a directory with --heldout
+    num_samples: examples to make (all shards together, or accepted teacher examples)
+    seed: generator seed
+    shard: this process's part of the run, i/n (0-based), e.g. 3/8
+    workers: generator processes (0: one per CPU core, up to 8)
+    split: train, unseen_tools, unseen_phrasing or unseen_domains
+    mix: call-type weights, e.g. single=0.3,parallel_same=0.1,none=0.1 (unnamed types keep their defaults)
+    sources: tool-source weights, e.g. handwritten=0.5,invented=0.2,catalogue=0.3
+    max_tools: most tools offered per example
+    heldout: write the three held-out splits with this many examples each
+    teacher: openai or gemini: distil from a teacher model instead of the offline generator
+    model: the teacher's model name
+    base_url: an OpenAI-compatible endpoint (OpenRouter, vLLM, Ollama, llama.cpp server)
+    tools: JSON file with the tools the teacher writes examples for (omit to let it invent tools)
+    paraphrase: JSONL file of examples whose queries the teacher rewrites, keeping every value
+    invent_domains: comma-separated domains for teacher-invented tools
+    batch_size: examples per teacher request
+    concurrency: teacher requests in flight
+    requests_per_minute: teacher rate limit (0: none)
+    temperature: teacher sampling temperature
+    api_key_env: environment variable holding the API key (default OPENAI_API_KEY or GEMINI_API_KEY)
+    """
+    if teacher or paraphrase:
+        return _distil(output=output, num_samples=num_samples, seed=seed, teacher=teacher, model=model,
+                       base_url=base_url, tools=tools, paraphrase=paraphrase, invent_domains=invent_domains,
+                       batch_size=batch_size, concurrency=concurrency, requests_per_minute=requests_per_minute,
+                       temperature=temperature, api_key_env=api_key_env)
+    from needle.data.build import parse_shard, write_dataset, write_heldout
+    from needle.data.generator import DEFAULT_MIX, DEFAULT_SOURCES, GenConfig, parse_weights
+    if heldout:
+        for rec in write_heldout(output, heldout, seed=seed, workers=workers):
+            print(f"{rec['output']}: {rec['examples']} examples in {rec['seconds']} s")
+        return
+    cfg = GenConfig(split=split, seed=seed, mix={**DEFAULT_MIX, **parse_weights(mix)},
+                    sources={**DEFAULT_SOURCES, **parse_weights(sources)}, max_tools=max_tools)
+    rec = write_dataset(cfg, num_samples, output, shard=parse_shard(shard), workers=workers)
+    print(f"{rec['output']}: {rec['examples']} examples in {rec['seconds']} s "
+          f"({rec['examples'] / max(rec['seconds'], 1e-9):.0f}/s); config and counts in {rec['output']}.config.json")
+
+
+def _distil(*, output, num_samples, seed, teacher, model, base_url, tools, paraphrase, invent_domains,
+            batch_size, concurrency, requests_per_minute, temperature, api_key_env) -> None:
+    from needle.data import teacher as t
+    if not teacher or not model:
+        _die("--teacher (openai or gemini) and --model are both needed for teacher distillation")
+    common = dict(teacher=teacher, model=model, output=output, base_url=base_url or None,
+                  api_key_env=api_key_env or None, batch_size=batch_size, concurrency=concurrency,
+                  requests_per_minute=requests_per_minute or None, temperature=temperature)
+    try:
+        if paraphrase:
+            report = t.paraphrase(input_path=paraphrase, **common)
+        else:
+            domains = [d.strip() for d in invent_domains.split(",") if d.strip()] or None
+            report = t.distill(num_samples=num_samples, tools_path=tools or None, seed=seed,
+                               invent_domains=domains, **common)
+    except t.TeacherError as e:
+        _die(str(e))
+    print(report.summary())
+
+
+def data(action: str, file: str, token_sample: int = 2000, json_out: bool = False) -> None:
+    """Inspect a dataset: `needle data stats FILE` prints counts by call type, tools, lengths, duplicates.
+
+    action: stats
+    file: a JSONL (or .jsonl.gz) file of examples
+    token_sample: examples whose token lengths are measured (0: skip)
+    json_out: print the statistics as JSON instead of tables
+    """
+    from needle.data.stats import collect, format_report
+    from needle.tokenizer import Tokenizer, default_tokenizer_path
+    if action != "stats":
+        _die(f"unknown data action {action!r}; available: stats")
+    if not Path(file).is_file():
+        _die(f"file not found: {file}")
+    tok = Tokenizer.from_file(default_tokenizer_path()) if token_sample else None
+    stats = collect(file, tok, token_sample)
+    print(json.dumps(stats, default=str) if json_out else format_report(stats))
+
+
+COMMANDS = {"info": info, "train": train, "run": run, "predict": predict, "generate-data": generate_data,
+            "data": data}
 
 
 def _doc_parts(fn) -> tuple[str, dict[str, str]]:

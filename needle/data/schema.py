@@ -8,6 +8,7 @@ Schema with `jsonschema`. Every problem raises DataError naming the place (file:
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 import os
 from collections.abc import Iterator
@@ -245,11 +246,18 @@ def parse_example(obj: Any, where: str = "", validate: bool = True) -> Example:
     return Example(query, tools, answers)
 
 
+def open_text(path: str | Path):
+    """Open a text file for reading, transparently gunzipping `.gz` files."""
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
 def read_jsonl(path: str | Path, errors: str = "raise", skipped: list | None = None) -> Iterator[Example]:
     """Yield examples from a JSONL file. errors="skip" collects DataErrors into `skipped` instead of raising."""
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
-    with open(path, encoding="utf-8") as f:
+    with open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

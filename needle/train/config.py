@@ -20,6 +20,7 @@ class TrainConfig:
     init_from: str = ""  # a checkpoint to start from (pretrained weights); empty: random init
     tokenizer: str = ""  # tokenizer.json; empty: the one shipped in needle/assets
     train_data: list = field(default_factory=list)  # JSONL (posttrain) or .txt files (pretrain)
+    generate: dict = field(default_factory=dict)  # posttrain on generated data instead: [generate] seed, mix, workers...
     val_data: list = field(default_factory=list)  # empty: hold out val_fraction of train_data
     val_fraction: float = 0.02
     text_enc_len: int = 256  # pretrain: encoder passage length in tokens

@@ -49,17 +49,36 @@ def weighted_loss(logits: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, tor
 
 
 def build_data(cfg: TrainConfig, tok: Tokenizer, mcfg: NeedleConfig):
-    """Training and validation data; without val_data, the last val_fraction of train_data is held out."""
+    """Training and validation data; without val_data, the last val_fraction of train_data is held out.
+
+    With [generate], training data is made on the fly (train is None) and validation is generated too."""
+    if cfg.generate and cfg.task == "posttrain" and not cfg.train_data:
+        from needle.train.stream import generated_val
+        val = load_examples(cfg.val_data, tok, mcfg) if cfg.val_data else None
+        return None, val or generated_val(cfg.generate, tok, mcfg.max_encoder_len, mcfg.max_decoder_len)
     if not cfg.train_data:
-        raise ValueError("train_data is empty: give at least one file")
+        raise ValueError("train_data is empty: give at least one file (or a [generate] table for posttrain)")
     if cfg.task == "pretrain":
         train = TextData(cfg.train_data, tok, cfg.text_enc_len, cfg.text_dec_len, cfg.text_max_tokens or None)
         val = TextData(cfg.val_data, tok, cfg.text_enc_len, cfg.text_dec_len) if cfg.val_data else train.split(cfg.val_fraction)
         return train, val
-    def load(files):
-        return ToolCallData([ex for f in files for ex in read_jsonl(f)], tok, mcfg.max_encoder_len, mcfg.max_decoder_len)
-    train = load(cfg.train_data)
-    return train, load(cfg.val_data) if cfg.val_data else train.split(cfg.val_fraction)
+    train = load_examples(cfg.train_data, tok, mcfg)
+    return train, load_examples(cfg.val_data, tok, mcfg) if cfg.val_data else train.split(cfg.val_fraction)
+
+
+def load_examples(files: list, tok: Tokenizer, mcfg: NeedleConfig) -> ToolCallData:
+    return ToolCallData([ex for f in files for ex in read_jsonl(f)], tok, mcfg.max_encoder_len, mcfg.max_decoder_len)
+
+
+def make_stream(cfg: TrainConfig, train_data, tok: Tokenizer, mcfg: NeedleConfig, rank: int, world: int, position: dict):
+    """Batches for this rank, from files (BatchStream) or from the generator (GeneratedStream)."""
+    if train_data is None:
+        from needle.train.stream import GeneratedStream
+        pos = position if "chunk" in position else {}
+        return GeneratedStream(cfg.generate, tok, mcfg.max_encoder_len, mcfg.max_decoder_len, cfg.batch_tokens,
+                               cfg.seed, rank, world, **pos)
+    pos = position if "epoch" in position else {}
+    return BatchStream(train_data, cfg.batch_tokens, cfg.seed, rank, world, **pos)
 
 
 @torch.no_grad()
@@ -128,8 +147,8 @@ def train(cfg: TrainConfig) -> dict:
     model = build_model(cfg, tok.vocab_size).to(device)
     train_data, val_data = build_data(cfg, tok, model.cfg)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
-    state = try_resume(cfg, model, opt) or {"step": 0, "position": {"epoch": 0, "index": 0}, "tokens": 0, "elapsed": 0.0}
-    stream = BatchStream(train_data, cfg.batch_tokens, cfg.seed, rank, world, **state["position"])
+    state = try_resume(cfg, model, opt) or {"step": 0, "position": {}, "tokens": 0, "elapsed": 0.0}
+    stream = make_stream(cfg, train_data, tok, model.cfg, rank, world, state["position"])
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     return _loop(cfg, model, ddp, opt, stream, val_data, tok_path, state, rank, world, device)
 

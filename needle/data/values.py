@@ -1,0 +1,148 @@
+"""Value pools for the offline generator: each draw is an (answer, surface) pair.
+
+The answer is the JSON value a call holds; the surface is how the query says it. They are equal except
+for documented normalisations: numbers may be written as words ("twenty five" -> 25), dates in many
+formats become ISO `YYYY-MM-DD`, clock times ("7:30 pm", "noon") become 24-hour `HH:MM`.
+Faker fills people, places, phones, e-mails... in 13 locales; pools are built once per process.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import re
+from functools import lru_cache
+from pathlib import Path
+
+VALUES_FILE = Path(__file__).with_name("pools") / "values.json"
+POOL_SIZE = 300  # values per locale and pool: enough variety, built in about a second
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+         "sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_FAKER_POOLS = {
+    "person": lambda f: f.name(), "first_name": lambda f: f.first_name(), "last_name": lambda f: f.last_name(),
+    "city": lambda f: f.city(), "country": lambda f: f.country(), "street_address": lambda f: f.street_address(),
+    "company": lambda f: f.company(), "phone": lambda f: f.phone_number(), "email": lambda f: f.email(),
+    "url": lambda f: f.url() + f.uri_path() if f.random.random() < 0.5 else f.url(),
+    "username": lambda f: f.user_name(),
+}
+POOL_NAMES = frozenset(_FAKER_POOLS) | {"contact", "date", "time", "message", "long_text", "title", "product",
+                                        "word", "filename",
+                                        "song", "artist", "album", "podcast", "app", "language", "color",
+                                        "currency"}
+TIME_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def number_words(n: int) -> str:
+    """English words for 0 <= n < 1000, e.g. 25 -> 'twenty five', 120 -> 'one hundred twenty'."""
+    if not 0 <= n < 1000:
+        raise ValueError(f"number_words covers 0..999, got {n}")
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    rest = n % 100
+    return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
+
+
+def number_surface(rng: random.Random, value: int | float, words_p: float = 0.2) -> str:
+    """Digits, or (for small whole numbers, with probability words_p) words."""
+    if isinstance(value, int) and 0 <= value < 100 and rng.random() < words_p:
+        text = number_words(value)
+        return text.replace(" ", "-", 1) if 20 < value < 100 and value % 10 and rng.random() < 0.5 else text
+    return str(value)
+
+
+def _ordinal(d: int) -> str:
+    suffix = "th" if 10 <= d % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
+    return f"{d}{suffix}"
+
+
+def date_surface(rng: random.Random, day: dt.date) -> str:
+    """One of many unambiguous spellings of a date (never 3/4/2027, which reads two ways)."""
+    m, mon = day.strftime("%B"), day.strftime("%b")
+    forms = (f"{m} {day.day}, {day.year}", f"{day.day} {m} {day.year}", f"{m} {_ordinal(day.day)} {day.year}",
+             f"the {_ordinal(day.day)} of {m} {day.year}", f"{mon} {day.day} {day.year}", day.isoformat(),
+             f"{day.strftime('%A')}, {m} {day.day}, {day.year}", f"{day.day} {mon} {day.year}")
+    return rng.choice(forms)
+
+
+def time_surface(rng: random.Random, hour: int, minute: int) -> str:
+    """A clock time as people say it; the answer is always f'{hour:02d}:{minute:02d}'."""
+    if (hour, minute) == (12, 0) and rng.random() < 0.5:
+        return "noon"
+    if (hour, minute) == (0, 0) and rng.random() < 0.5:
+        return "midnight"
+    h12, ampm = (hour % 12 or 12), ("am" if hour < 12 else "pm")
+    ampm = rng.choice([ampm, ampm.upper(), ampm[0] + "." + ampm[1] + "."])
+    forms = [f"{hour:02d}:{minute:02d}", f"{h12}:{minute:02d} {ampm}", f"{h12}:{minute:02d}{ampm}"]
+    if minute == 0:
+        forms += [f"{h12} {ampm}", f"{h12}{ampm}", f"{h12} o'clock" if hour in (9, 10, 11) else f"{h12} {ampm}"]
+    return rng.choice(forms)
+
+
+class ValuePools:
+    """Sampled values by pool name; deterministic given the rng passed to `sample`."""
+
+    def __init__(self, data: dict, faker_values: dict[str, list[str]]):
+        self.data, self.faker = data, faker_values
+
+    def _text(self, rng: random.Random, template: str) -> str:
+        fill = {"minutes": str(rng.randint(5, 45)), "product": rng.choice(self.data["product"]),
+                "time": time_surface(rng, rng.randint(6, 22), rng.choice([0, 15, 30, 45])),
+                "place": rng.choice(self.data["places"]), "first_name": rng.choice(self.faker["first_name"]),
+                "last_name": rng.choice(self.faker["last_name"]), "day": rng.choice(self.data["days"]),
+                "city": rng.choice(self.faker["city"]), "company": rng.choice(self.faker["company"]),
+                "word": rng.choice(self.data["words"]).capitalize(), "word2": rng.choice(self.data["words"]),
+                "n": str(rng.randint(1, 4)), "year": str(rng.randint(2025, 2029))}
+        return template.format(**fill)
+
+    def sample(self, rng: random.Random, name: str) -> tuple[object, str]:
+        if name in ("date", "time"):
+            return self._sample_moment(rng, name)
+        if name == "contact":
+            pool = rng.choice(["person", "first_name", "relation"])
+            v = rng.choice(self.data["relations"] if pool == "relation" else self.faker[pool])
+        elif name == "message":
+            v = self._text(rng, rng.choice(self.data["message_templates"]))
+        elif name == "title":
+            v = self._text(rng, rng.choice(self.data["title_templates"]))
+        elif name == "long_text":
+            v = " ".join(rng.sample(self.data["long_text_sentences"], rng.randint(2, 5)))
+        elif name == "word":
+            v = rng.choice(self.data["words"])
+        elif name == "filename":
+            sep = rng.choice(["_", "-", " "])
+            v = f"{rng.choice(self.data['words'])}{sep}{rng.randint(1, 2030)}.{rng.choice(self.data['file_extensions'])}"
+        elif name in self.faker:
+            v = rng.choice(self.faker[name])
+        elif name in self.data:
+            v = rng.choice(self.data[name])
+        else:
+            raise KeyError(f"unknown value pool @{name}; known: {sorted(POOL_NAMES)}")
+        return v, v
+
+    def _sample_moment(self, rng: random.Random, name: str) -> tuple[str, str]:
+        if name == "date":
+            day = dt.date(2026, 1, 1) + dt.timedelta(days=rng.randint(0, 3 * 365))
+            return day.isoformat(), date_surface(rng, day)
+        hour, minute = rng.randint(0, 23), rng.choice([0, 0, 5, 10, 15, 20, 30, 30, 40, 45, 50])
+        return f"{hour:02d}:{minute:02d}", time_surface(rng, hour, minute)
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("\n", ", ")).strip()
+
+
+@lru_cache(maxsize=1)
+def load_pools() -> ValuePools:
+    """Build the pools once per process (Faker seeded, so every process sees the same values)."""
+    from faker import Faker  # heavy import, only when generating
+    data = json.loads(VALUES_FILE.read_text(encoding="utf-8"))
+    out: dict[str, list[str]] = {k: [] for k in _FAKER_POOLS}
+    for i, locale in enumerate(data["locales"]):
+        fake = Faker(locale)
+        fake.seed_instance(i)
+        for key, make in _FAKER_POOLS.items():
+            out[key] += [_clean(make(fake)) for _ in range(POOL_SIZE // 4 if key == "country" else POOL_SIZE)]
+    return ValuePools(data, {k: sorted(set(v)) for k, v in out.items()})
