@@ -147,8 +147,9 @@ def predict(checkpoint: str = "", batch_size: int = 32) -> None:
 
 def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, shard: str = "0/1",
                   workers: int = 0, split: str = "train", mix: str = "", sources: str = "", max_tools: int = 10,
-                  heldout: int = 0, teacher: str = "", model: str = "", base_url: str = "", tools: str = "",
-                  paraphrase: str = "", invent_domains: str = "", batch_size: int = 25, concurrency: int = 4,
+                  max_tool_chars: int = 2800, heldout: int = 0, teacher: str = "", model: str = "",
+                  base_url: str = "", tools: str = "", paraphrase: str = "", invent_domains: str = "",
+                  batch_size: int = 25, concurrency: int = 4,
                   requests_per_minute: float = 0.0, temperature: float = 1.0, api_key_env: str = "") -> None:
     """Make tool-call training data: offline from the built-in generator, or distilled from a teacher model.
 
@@ -164,6 +165,7 @@ def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, sha
     mix: call-type weights, e.g. single=0.3,parallel_same=0.1,none=0.1 (unnamed types keep their defaults)
     sources: tool-source weights, e.g. handwritten=0.5,invented=0.2,catalogue=0.3
     max_tools: most tools offered per example
+    max_tool_chars: distractors stop at this many characters of tool JSON (~4 per token; the encoder holds 1024)
     heldout: write the three held-out splits with this many examples each
     teacher: openai or gemini: distil from a teacher model instead of the offline generator
     model: the teacher's model name
@@ -189,7 +191,8 @@ def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, sha
             print(f"{rec['output']}: {rec['examples']} examples in {rec['seconds']} s")
         return
     cfg = GenConfig(split=split, seed=seed, mix={**DEFAULT_MIX, **parse_weights(mix)},
-                    sources={**DEFAULT_SOURCES, **parse_weights(sources)}, max_tools=max_tools)
+                    sources={**DEFAULT_SOURCES, **parse_weights(sources)}, max_tools=max_tools,
+                    max_tool_chars=max_tool_chars)
     rec = write_dataset(cfg, num_samples, output, shard=parse_shard(shard), workers=workers)
     print(f"{rec['output']}: {rec['examples']} examples in {rec['seconds']} s "
           f"({rec['examples'] / max(rec['seconds'], 1e-9):.0f}/s); config and counts in {rec['output']}.config.json")

@@ -92,7 +92,10 @@ class Phraser:
     def _value(self, rng, spec: ToolSpec, name: str, schema: dict, long_text: bool, repair: bool) -> tuple:
         answer, surface = sample_value(rng, self.pools, name, schema, spec.values.get(name), long_text)
         segs = [[surface, True]]
-        if repair and not long_text:
+        if free_text(name, schema) and rng.random() < 0.25:  # quoted message bodies: 'saying "see you at 7"'
+            quote = rng.choice(['"', "'", "“"])
+            segs = [[quote, False], [surface, True], ["”" if quote == "“" else quote, False]]
+        elif repair and not long_text:
             for _ in range(5):
                 wrong = sample_value(rng, self.pools, name, schema, spec.values.get(name))
                 if wrong[0] != answer:

@@ -139,7 +139,8 @@ def sample_value(rng: random.Random, pools: ValuePools, name: str, schema: dict,
         return v, str(v)
     kind = schema.get("type")
     if kind in ("integer", "number"):
-        return sample_number(rng, schema, spec if isinstance(spec, dict) else None)
+        idlike = pool_for(name, {}) is None  # "order id 53", never "order id fifty three"
+        return sample_number(rng, schema, spec if isinstance(spec, dict) else None, 0.0 if idlike else 0.2)
     if kind == "array":
         return sample_array(rng, pools, name, schema, spec or {})
     if kind == "string" or kind is None:
