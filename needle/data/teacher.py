@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from needle.data.grounding import (Rejected, check_query, extract_invented, extract_items, is_grounded, leaf_values,
                                    query_key, vet_example)
-from needle.data.schema import Call, DataError, Example, Tool, parse_example, parse_tools
+from needle.data.schema import Call, DataError, Example, Tool, open_text, parse_example, parse_tools
 from needle.data.teacher_client import Attempts, Streaks, Teacher, TeacherError, run_concurrently
 
 __all__ = ["DistillReport", "TeacherError", "distill", "paraphrase"]
@@ -278,7 +278,7 @@ def distill(*, teacher: str, model: str, output: str, num_samples: int, tools_pa
 def _read_inputs(path: str) -> list[_Input]:
     inputs = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_text(path) as f:  # .jsonl or .jsonl.gz
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue

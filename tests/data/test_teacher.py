@@ -382,3 +382,19 @@ def test_summary_retry_after_and_rate_limit():
     for _ in range(4):
         limiter.wait()
     assert time.monotonic() - start >= 0.14
+
+
+def test_cli_distils_through_the_local_server(fake, tmp_path, tools_file):
+    import os
+    import subprocess
+    import sys
+    out = tmp_path / "cli.jsonl"
+    cmd = [sys.executable, "-m", "needle.cli", "generate-data", "--teacher", "openai", "--model", "m",
+           "--base-url", fake.url, "--tools", tools_file, "--num-samples", "8", "--output", str(out),
+           "--batch-size", "5", "--concurrency", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "accepted" in r.stdout and len(_lines(out)) == 8
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    r = subprocess.run(cmd[:7] + cmd[9:], capture_output=True, text=True, timeout=120, env=env)  # no --base-url
+    assert r.returncode == 2 and "OPENAI_API_KEY" in r.stderr and "Traceback" not in r.stderr
