@@ -237,8 +237,57 @@ def data(action: str, file: str, token_sample: int = 2000, json_out: bool = Fals
     print(json.dumps(stats, default=str) if json_out else format_report(stats))
 
 
+def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: str = "", categories: str = "",
+             limit: int = 0,
+             data: str = "data/heldout", batch_size: int = 32, max_new_tokens: int = 256, output: str = "",
+             markdown: bool = False) -> None:
+    """Score a checkpoint, or any predictor command, on BFCL or on the held-out generalisation splits.
+
+    suite: bfcl (Berkeley Function Calling Leaderboard v4 single-turn; needs `pip install --no-deps
+    bfcl-eval==2026.3.23`) or heldout (unseen tools / phrasings / domains; generated into --data if missing)
+    checkpoint: a checkpoint or run directory (default: the shipped model)
+    preset: instead of a checkpoint, random weights of this preset (26m, tiny): the floor to beat
+    predictor: instead of a checkpoint, a command speaking `needle predict`'s line protocol
+    categories: BFCL categories, comma-separated (default: all eleven)
+    limit: at most this many items per category or split (0: all)
+    data: directory of the held-out split files
+    batch_size: queries decoded together
+    max_new_tokens: longest answer generated, in tokens
+    output: write the results as JSON to this file
+    markdown: print markdown tables
+    """
+    import datetime
+    import platform
+    from needle.eval import report
+    from needle.eval.run import CommandRunner, EvalError, ModelRunner, eval_bfcl, eval_heldout
+    if suite not in ("bfcl", "heldout"):
+        _die(f"unknown suite {suite!r}; choose bfcl or heldout")
+    runner = (CommandRunner(predictor) if predictor else
+              ModelRunner(checkpoint or None, batch_size, max_new_tokens, preset=preset))
+    if suite == "bfcl":
+        try:
+            import bfcl_eval  # noqa: F401
+        except ImportError:
+            _die("the BFCL suite needs its data and checker: pip install --no-deps bfcl-eval==2026.3.23")
+    try:
+        if suite == "bfcl":
+            cats = [c.strip() for c in categories.split(",") if c.strip()] or None
+            results = eval_bfcl(runner, cats, limit or None)
+        else:
+            results = eval_heldout(runner, Path(data), limit or None)
+    except EvalError as e:
+        _die(str(e))
+    print(report.bfcl_tables(results, markdown) if suite == "bfcl" else report.heldout_tables(results, markdown))
+    if output:
+        record = {"suite": suite, "model": runner.name, "date": datetime.date.today().isoformat(),
+                  "machine": f"{platform.machine()} {os.cpu_count()} cores", "command": " ".join(sys.argv),
+                  "results": results}
+        Path(output).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"results written to {output}")
+
+
 COMMANDS = {"info": info, "train": train, "run": run, "predict": predict, "generate-data": generate_data,
-            "data": data}
+            "data": data, "eval": evaluate}
 
 
 def _doc_parts(fn) -> tuple[str, dict[str, str]]:

@@ -13,18 +13,18 @@ def canonical_call(call: dict) -> str:
                       ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _normalise_numbers(value):
+def normalise_numbers(value):
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: _normalise_numbers(v) for k, v in value.items()}
+        return {k: normalise_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_normalise_numbers(v) for v in value]
+        return [normalise_numbers(v) for v in value]
     return value
 
 
 def call_multiset(calls: list[dict]) -> Counter:
-    return Counter(canonical_call(_normalise_numbers(c)) for c in calls)
+    return Counter(canonical_call(normalise_numbers(c)) for c in calls)
 
 
 def exact_match(predicted: list[dict], expected: list[dict]) -> bool:

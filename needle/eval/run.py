@@ -1,0 +1,179 @@
+"""`needle eval`: one harness for our checkpoints and for any competitor, same inputs, same scoring.
+
+A runner turns (query, tools) requests into call lists (None when the output did not parse): the
+in-process Predictor for a checkpoint, or an external command speaking `needle predict`'s line
+protocol (`--predictor "CMD"`). Suites: BFCL (needle.eval.bfcl) and the generator's held-out splits.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from needle.data.schema import Tool, open_text, parse_example
+from needle.eval.heldout import score_split
+
+HELDOUT_SPLITS = ("unseen_tools", "unseen_phrasing", "unseen_domains")
+
+
+class EvalError(RuntimeError):
+    """An evaluation that cannot go on (a predictor died); the message says what happened."""
+
+
+@dataclass
+class Item:
+    id: str
+    query: str
+    tools: list[Tool]
+    expected: list[dict] | None = None
+    kind: str = ""  # call type (held-out) or category (BFCL)
+    extra: dict = field(default_factory=dict)
+
+
+class ModelRunner:
+    """A checkpoint, in process, batched (similar lengths together)."""
+
+    def __init__(self, checkpoint: str | None, batch_size: int = 32, max_new_tokens: int = 256, preset: str = ""):
+        from needle.infer.predict import Predictor
+        if preset:  # random weights: the floor any trained model must beat
+            checkpoint = random_checkpoint(preset)
+        self.predictor = Predictor(checkpoint, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        self.name = f"random {preset}" if preset else str(self.predictor.path)
+        self.batch = batch_size * 4  # several predictor batches per progress update
+
+    def __call__(self, items: list[Item], bar) -> list[tuple[list[dict], bool]]:
+        out = []
+        for s in range(0, len(items), self.batch):
+            chunk = items[s:s + self.batch]
+            for p in self.predictor.predict([(it.query, it.tools) for it in chunk]):
+                out.append((p.calls, p.parsed and not p.error))
+            bar.update(len(chunk))
+        return out
+
+
+def random_checkpoint(preset: str) -> str:
+    """A checkpoint of `preset` with random weights (seed 0) in a temporary directory."""
+    import tempfile
+
+    import torch
+
+    from needle.model import Needle, NeedleConfig
+    from needle.model.checkpoint import save_checkpoint
+    from needle.tokenizer import default_tokenizer_path
+    torch.manual_seed(0)
+    path = Path(tempfile.mkdtemp(prefix="needle-random-")) / preset
+    save_checkpoint(path, Needle(NeedleConfig.from_name(preset)), default_tokenizer_path(), {"note": "random weights"})
+    return str(path)
+
+
+class CommandRunner:
+    """An external predictor: JSON lines {"query", "tools"} in, one JSON list of calls per line out."""
+
+    def __init__(self, command: str):
+        self.command, self.name = command, command
+
+    def __call__(self, items: list[Item], bar) -> list[tuple[list[dict], bool]]:
+        proc = subprocess.Popen(shlex.split(self.command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, encoding="utf-8", bufsize=1)
+
+        def feed():  # a writer thread, so a predictor that reads ahead never deadlocks on a full pipe
+            try:
+                for it in items:
+                    proc.stdin.write(json.dumps({"query": it.query, "tools": [t.to_dict() for t in it.tools]},
+                                                ensure_ascii=False) + "\n")
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+        threading.Thread(target=feed, daemon=True).start()
+        out = []
+        for _ in items:
+            line = proc.stdout.readline()
+            if not line:
+                proc.kill()
+                raise EvalError(f"predictor {self.command!r} stopped after {len(out)} of {len(items)} answers "
+                                   f"(exit code {proc.wait()})")
+            out.append(_parse_line(line))
+            bar.update(1)
+        proc.wait()
+        return out
+
+
+def _parse_line(line: str) -> tuple[list[dict], bool]:
+    """A predictor's answer line -> (calls, parsed); a line that is not a list of calls counts as no call."""
+    try:
+        calls = json.loads(line)
+    except json.JSONDecodeError:
+        return [], False
+    if not isinstance(calls, list) or not all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in calls):
+        return [], False
+    return [{"name": c["name"], "arguments": c.get("arguments") or {}} for c in calls], True
+
+
+def run_items(runner, items: list[Item], desc: str) -> tuple[list, float]:
+    """Predictions for every item, with a progress bar; also the wall seconds taken."""
+    start = time.perf_counter()
+    with tqdm(total=len(items), desc=desc, unit="q", dynamic_ncols=True) as bar:
+        preds = runner(items, bar)
+    return preds, time.perf_counter() - start
+
+
+def load_heldout(path: Path, limit: int | None = None) -> list[Item]:
+    items = []
+    with open_text(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            ex = parse_example(obj, f"{path}:{lineno}")
+            items.append(Item(f"{path.stem}:{lineno}", ex.query, ex.tools, [c.to_dict() for c in ex.answers],
+                              (obj.get("meta") or {}).get("type", "unknown")))
+            if limit and len(items) >= limit:
+                break
+    return items
+
+
+def ensure_heldout(data_dir: Path, num: int = 1000) -> None:
+    """Generate the held-out splits into data_dir when they are missing (deterministic, seed 0)."""
+    if all((data_dir / f"{s}.jsonl").is_file() for s in HELDOUT_SPLITS):
+        return
+    from needle.data.build import write_heldout
+    write_heldout(data_dir, num, seed=0, workers=1, progress_bar=False)
+
+
+def eval_heldout(runner, data_dir: Path, limit: int | None) -> dict:
+    ensure_heldout(data_dir)
+    results = {}
+    for split in HELDOUT_SPLITS:
+        items = load_heldout(data_dir / f"{split}.jsonl", limit)
+        preds, secs = run_items(runner, items, split)
+        rows = [(calls, ok, it.expected, it.kind, len(it.tools)) for (calls, ok), it in zip(preds, items)]
+        results[split] = {**score_split(rows), "seconds": round(secs, 1)}
+    return results
+
+
+def eval_bfcl(runner, categories: list[str] | None, limit: int | None) -> dict:
+    from needle.eval import bfcl
+    per_cat, failed_parse, secs = {}, 0, 0.0
+    items = bfcl.load_bfcl(categories, limit)
+    for cat in dict.fromkeys(it.category for it in items):
+        cat_items = [Item(it.id, it.query, _tools(it.tools), it.answer, cat) for it in items if it.category == cat]
+        preds, s = run_items(runner, cat_items, cat)
+        secs += s
+        failed_parse += sum(not ok for _, ok in preds)
+        originals = [i for i in items if i.category == cat]
+        correct = sum(bfcl.score(orig, calls if ok else None)[0] for orig, (calls, ok) in zip(originals, preds))
+        per_cat[cat] = (correct, len(cat_items))
+    return {"categories": {c: {"correct": k, "total": n, "accuracy": k / n} for c, (k, n) in per_cat.items()},
+            "aggregates": bfcl.aggregates(per_cat), "failed_to_parse": failed_parse, "seconds": round(secs, 1)}
+
+
+def _tools(raw: list[dict]) -> list[Tool]:
+    from needle.data.schema import parse_tools
+    return parse_tools(raw, where="bfcl")
