@@ -6,10 +6,13 @@ training loop rely on. Every answer is checked against its tool's schema before 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from needle.data.banks import SPLITS, build_bank
 from needle.data.noise import add_fillers, dress, garble, render
@@ -22,6 +25,26 @@ DEFAULT_MIX = {"single": 0.27, "parallel_same": 0.10, "parallel_diff": 0.16, "no
                "no_tools": 0.03, "indirect": 0.06, "disfluent": 0.06, "garbled": 0.09, "long_value": 0.08}
 DEFAULT_SOURCES = {"handwritten": 0.5, "invented": 0.2, "catalogue": 0.3}
 LONG_CHARS = 80  # a long-value example has a string argument at least this long
+
+
+BLOCKLIST_FILE = Path(__file__).with_name("pools") / "eval_blocklist.json"
+
+
+def normalise_query(text: str) -> str:
+    """Lower case, whitespace collapsed: how queries are compared with evaluation sets."""
+    return " ".join(text.split()).lower()
+
+
+def query_hash(text: str) -> str:
+    return hashlib.sha256(normalise_query(text).encode("utf-8")).hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def eval_blocklist() -> frozenset[str]:
+    """Hashes of every evaluation query (BFCL): the generator never emits one of these queries."""
+    if not BLOCKLIST_FILE.is_file():
+        return frozenset()
+    return frozenset(json.loads(BLOCKLIST_FILE.read_text())["query_sha256_16"])
 
 
 class Regenerate(Exception):
@@ -76,6 +99,7 @@ class Generator:
         self.d = load_phrasing()
         self.by_name = {t.name: t for t in self.bank.all}
         self.sizes: dict[str, int] = {}
+        self.blocked = eval_blocklist()
         self.sources = {k: w for k, w in cfg.sources.items() if w > 0 and getattr(self.bank, k)}
         if not self.sources:
             raise ValueError(f"split {cfg.split!r} has no tools in sources {cfg.sources}")
@@ -113,7 +137,9 @@ class Generator:
 
     def valid(self, ex: dict) -> bool:
         offered = {t["name"] for t in ex["tools"]}
-        return bool(ex["query"]) and all(a["name"] in offered and self.by_name[a["name"]].validator.is_valid(a["arguments"])
+        if not ex["query"] or query_hash(ex["query"]) in self.blocked:
+            return False
+        return all(a["name"] in offered and self.by_name[a["name"]].validator.is_valid(a["arguments"])
                                          for a in ex["answers"])
 
     # -- offered tools -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jsonschema
 
+from needle.data.generator import eval_blocklist, query_hash
 from needle.data.schema import write_jsonl  # noqa: F401  (re-exported for callers of this module)
 
 DEFAULT_POOL = Path(__file__).with_name("pools") / "minimal.json"
@@ -162,6 +163,14 @@ def _multi(rng: random.Random, prep: dict) -> tuple[str, list[dict], list[str]]:
 
 
 def _make_example(rng: random.Random, prep: dict, mix=MIX) -> dict:
+    """A validated example whose query is not an evaluation (BFCL) query."""
+    while True:
+        example = _draw_example(rng, prep, mix)
+        if query_hash(example["query"]) not in eval_blocklist():
+            return example
+
+
+def _draw_example(rng: random.Random, prep: dict, mix=MIX) -> dict:
     kind = rng.choices([k for k, _ in mix], weights=[w for _, w in mix])[0]
     if kind == "single":
         name = rng.choice(prep["names"])

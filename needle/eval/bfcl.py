@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from needle.data.generator import normalise_query
+
 AST_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple",
                   "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
 CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
@@ -114,7 +116,8 @@ def load_bfcl(categories: Iterable[str] | None = None, limit: int | None = None,
         rows = _read_jsonl(root / f"BFCL_v4_{cat}.json")[:limit]
         answers = {}
         if cat in AST_CATEGORIES:
-            answers = {r["id"]: r["ground_truth"] for r in _read_jsonl(root / "possible_answer" / f"BFCL_v4_{cat}.json")}
+            truth = _read_jsonl(root / "possible_answer" / f"BFCL_v4_{cat}.json")
+            answers = {r["id"]: r["ground_truth"] for r in truth}
         for row in rows:
             if len(row["question"]) != 1:
                 raise ValueError(f"{row['id']}: {len(row['question'])} turns; single-turn categories have one")
@@ -169,11 +172,9 @@ def _to_bfcl_output(calls: list[dict] | None) -> list[dict] | None:
     return out
 
 
-def _first_error(errors: list) -> str:
-    if not errors:
-        return ""
-    first = errors[0]
-    return first if isinstance(first, str) else json.dumps(first, default=str)[:500]
+def _errors_text(errors: list) -> str:
+    # Parallel checks give a summary line, then one dict per model call tried.
+    return " | ".join(e if isinstance(e, str) else json.dumps(e, default=str) for e in errors)[:600]
 
 
 def score(item: BfclItem, calls: list[dict] | None) -> tuple[bool, str]:
@@ -191,15 +192,15 @@ def score(item: BfclItem, calls: list[dict] | None) -> tuple[bool, str]:
     if output is None:
         return False, "output did not parse as calls"
     checker = _checker()
-    language = importlib.import_module("bfcl_eval.constants.enums").Language.PYTHON
     try:
-        result = checker.ast_checker(item.functions, output, item.answer, language, item.category, MODEL_NAME)
+        result = checker.ast_checker(item.functions, output, item.answer, checker.Language.PYTHON,
+                                     item.category, MODEL_NAME)
     except (TypeError, KeyError, AttributeError, ValueError, IndexError) as e:
         # The checker assumes decoder-shaped values; a malformed call can trip it. BFCL would crash; we fail it.
         return False, f"checker raised {type(e).__name__}: {e}"
     if result["valid"]:
         return True, ""
-    return False, f"{result.get('error_type', 'invalid')}: {_first_error(result.get('error', []))}"
+    return False, f"{result.get('error_type', 'invalid')}: {_errors_text(result.get('error', []))}"
 
 
 def aggregates(per_category: dict[str, tuple[int, int]]) -> dict:
@@ -228,13 +229,13 @@ def aggregates(per_category: dict[str, tuple[int, int]]) -> dict:
 
 # ----------------------------------------------------------------------------- contamination guard
 
-# NOTE: 263 BFCL queries (213 of them live_irrelevance) have under 5 words: "hello", "Tell me a joke",
-# "How are you today?". Chit-chat pools contain such phrases; matching them says nothing about leakage.
-MIN_QUERY_WORDS = 5
+# Every BFCL query counts, short ones too ("hello", "Tell me a joke"): the generator refuses them all
+# through a hashed blocklist (pools/eval_blocklist.json, scripts/build_eval_blocklist.py).
+MIN_QUERY_WORDS = 1
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()
+    return normalise_query(text)
 
 
 @functools.cache
