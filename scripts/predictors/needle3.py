@@ -96,7 +96,7 @@ def parse_request(raw: bytes) -> tuple[str, list[dict]]:
 def to_calls(response: dict) -> list[dict]:
     """Needle's response envelope -> our calls, arguments as dicts with their JSON types kept."""
     if response.get("type") == "error" or response.get("success") is False:
-        raise BadLine(f"engine error: {response.get('error_code') or ''} {response.get('error')}".strip())
+        raise BadLine(f"engine error ({response.get('error_code')}): {response.get('error')}")
     calls = []
     for call in response.get("function_calls") or []:
         args = call.get("arguments")
