@@ -149,8 +149,8 @@ def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, sha
                   workers: int = 0, split: str = "train", mix: str = "", sources: str = "", max_tools: int = 10,
                   max_tool_chars: int = 2800, heldout: int = 0, teacher: str = "", model: str = "",
                   base_url: str = "", tools: str = "", paraphrase: str = "", invent_domains: str = "",
-                  batch_size: int = 25, concurrency: int = 4,
-                  requests_per_minute: float = 0.0, temperature: float = 1.0, api_key_env: str = "") -> None:
+                  batch_size: int = 25, concurrency: int = 4, requests_per_minute: float = 0.0,
+                  temperature: float = 1.0, timeout: float = 120.0, api_key_env: str = "") -> None:
     """Make tool-call training data: offline from the built-in generator, or distilled from a teacher model.
 
     Offline (default): deterministic for a seed; resumes after a crash; writes OUTPUT.config.json (mix, counts).
@@ -177,13 +177,14 @@ def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, sha
     concurrency: teacher requests in flight
     requests_per_minute: teacher rate limit (0: none)
     temperature: teacher sampling temperature
+    timeout: seconds to wait for one teacher reply (a local CPU model may need several minutes a batch)
     api_key_env: environment variable holding the API key (default OPENAI_API_KEY or GEMINI_API_KEY)
     """
     if teacher or paraphrase:
         return _distil(output=output, num_samples=num_samples, seed=seed, teacher=teacher, model=model,
                        base_url=base_url, tools=tools, paraphrase=paraphrase, invent_domains=invent_domains,
                        batch_size=batch_size, concurrency=concurrency, requests_per_minute=requests_per_minute,
-                       temperature=temperature, api_key_env=api_key_env)
+                       temperature=temperature, timeout=timeout, api_key_env=api_key_env)
     from needle.data.build import parse_shard, write_dataset, write_heldout
     from needle.data.generator import DEFAULT_MIX, DEFAULT_SOURCES, GenConfig, parse_weights
     if heldout:
@@ -199,13 +200,13 @@ def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, sha
 
 
 def _distil(*, output, num_samples, seed, teacher, model, base_url, tools, paraphrase, invent_domains,
-            batch_size, concurrency, requests_per_minute, temperature, api_key_env) -> None:
+            batch_size, concurrency, requests_per_minute, temperature, timeout, api_key_env) -> None:
     from needle.data import teacher as t
     if not teacher or not model:
         _die("--teacher (openai or gemini) and --model are both needed for teacher distillation")
     common = dict(teacher=teacher, model=model, output=output, base_url=base_url or None,
                   api_key_env=api_key_env or None, batch_size=batch_size, concurrency=concurrency,
-                  requests_per_minute=requests_per_minute or None, temperature=temperature)
+                  requests_per_minute=requests_per_minute or None, temperature=temperature, timeout=timeout)
     try:
         if paraphrase:
             report = t.paraphrase(input_path=paraphrase, **common)
@@ -216,6 +217,10 @@ def _distil(*, output, num_samples, seed, teacher, model, base_url, tools, parap
     except t.TeacherError as e:
         _die(str(e))
     print(report.summary())
+    if report.interrupted:
+        print(f"needle: interrupted; every accepted example is in {output}: rerun the same command to resume",
+              file=sys.stderr)
+        raise SystemExit(130)
 
 
 def data(action: str, file: str, token_sample: int = 2000, json_out: bool = False) -> None:

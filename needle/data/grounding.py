@@ -197,10 +197,29 @@ def _time_grounded(hour: int, minute: int, query: str) -> bool:
     return any(re.search(p, query) for p in patterns)
 
 
+_AMPM = re.compile(r"(?<!\d)(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s?m\b")
+
+
+def _meridiem_conflict(hour: int, minute: int, query: str) -> bool:
+    """'20:00' for "at 8 am": the query names this clock time only with the other half of the day."""
+    seen = False
+    for hh, mm, half in _AMPM.findall(query):
+        h12, m = int(hh), int(mm or 0)
+        if m == minute and 1 <= h12 <= 12 and h12 % 12 == hour % 12:
+            if h12 % 12 + (12 if half == "p" else 0) == hour:
+                return False
+            seen = True
+    return seen
+
+
 def _string_grounded(value: str, query: str) -> bool:
+    v = value.strip()
+    if v.isdigit():  # "3" is not in "rating 13"
+        return re.search(rf"(?<!\d){re.escape(v)}(?!\d)", query) is not None
+    if (m := _TIME.fullmatch(v)) and _meridiem_conflict(int(m.group(1)), int(m.group(2)), query):
+        return False
     if normalise_text(value) in query:
         return True
-    v = value.strip()
     if m := _DATETIME.fullmatch(v):
         return _string_grounded(m.group(1), query) and _string_grounded(m.group(2), query)
     if m := _DATE.fullmatch(v):

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from needle.data.grounding import (Rejected, check_query, extract_invented, extract_items, is_grounded, leaf_values,
                                    query_key, vet_example)
 from needle.data.schema import Call, DataError, Example, Tool, open_text, parse_example, parse_tools
-from needle.data.teacher_client import Attempts, Streaks, Teacher, TeacherError, run_concurrently
+from needle.data.teacher_client import Attempts, Streaks, Teacher, TeacherError, reply_budget, run_concurrently
 
 __all__ = ["DistillReport", "TeacherError", "distill", "paraphrase"]
 
@@ -43,6 +43,7 @@ class DistillReport:
     completion_tokens: int = 0
     skipped_existing: int = 0
     failed_batches: int = 0
+    interrupted: bool = False
 
     def add(self, attempts: Attempts) -> None:
         self.requests += attempts.requests
@@ -79,7 +80,6 @@ class _Input:
     example: Example
 
 
-# ---- files ----------------------------------------------------------------------------------------
 
 def _read(name: str) -> str:
     return (PROMPTS / name).read_text(encoding="utf-8").strip()
@@ -173,7 +173,6 @@ class _Sink:
         return True
 
 
-# ---- distill --------------------------------------------------------------------------------------
 
 def _mix(rng: random.Random, call_types: dict, n: int) -> str:
     names = list(call_types)
@@ -251,7 +250,7 @@ def distill(*, teacher: str, model: str, output: str, num_samples: int, tools_pa
     _check_run_args(batch_size, concurrency)
     client = Teacher(teacher, model, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
                      temperature=temperature, max_retries=max_retries, backoff_base=backoff_base,
-                     requests_per_minute=requests_per_minute)
+                     requests_per_minute=requests_per_minute, max_tokens=reply_budget(batch_size))
     tools = _load_tools(tools_path) if tools_path else None
     domains = invent_domains or json.loads(_read("domains.json"))["domains"]
     existing = _existing(output)
@@ -267,13 +266,15 @@ def distill(*, teacher: str, model: str, output: str, num_samples: int, tools_pa
     with open(output, "a", encoding="utf-8") as out, \
             tqdm(total=num_samples, initial=len(existing), disable=not progress, unit="ex") as bar:
         sink, streaks = _Sink(out, report, existing, bar, limit=needed), Streaks(client)
-        run_concurrently(_distill_jobs(rng, tools, domains, batch_size), client,
-                         lambda job, attempts: _take_distilled(job, attempts, sink, streaks, meta, call_counts),
-                         concurrency, lambda in_flight: report.accepted + in_flight * batch_size >= needed)
+        try:
+            run_concurrently(_distill_jobs(rng, tools, domains, batch_size), client,
+                             lambda job, attempts: _take_distilled(job, attempts, sink, streaks, meta, call_counts),
+                             concurrency, lambda in_flight: report.accepted + in_flight * batch_size >= needed)
+        except KeyboardInterrupt:  # every accepted example is already on disk: report, and let a rerun resume
+            report.interrupted = True
     return report
 
 
-# ---- paraphrase -----------------------------------------------------------------------------------
 
 def _read_inputs(path: str) -> list[_Input]:
     inputs = []
@@ -379,7 +380,7 @@ def paraphrase(*, teacher: str, model: str, input_path: str, output: str, base_u
     _check_run_args(batch_size, concurrency)
     client = Teacher(teacher, model, base_url=base_url, api_key_env=api_key_env, timeout=timeout,
                      temperature=temperature, max_retries=max_retries, backoff_base=backoff_base,
-                     requests_per_minute=requests_per_minute)
+                     requests_per_minute=requests_per_minute, max_tokens=reply_budget(batch_size))
     inputs, existing = _read_inputs(input_path), _existing(output)
     done = {r["meta"].get("paraphrase_of") for r in existing if isinstance(r, dict) and isinstance(r.get("meta"), dict)}
     todo = [inp for inp in inputs if inp.digest not in done]
@@ -389,7 +390,10 @@ def paraphrase(*, teacher: str, model: str, input_path: str, output: str, base_u
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     with open(output, "a", encoding="utf-8") as out, tqdm(total=len(todo), disable=not progress, unit="ex") as bar:
         sink, streaks = _Sink(out, report, existing, None), Streaks(client)
-        run_concurrently(_paraphrase_jobs(todo, batch_size), client,
-                         lambda job, attempts: _take_paraphrased(job, attempts, sink, streaks, model, bar),
-                         concurrency, lambda in_flight: False)
+        try:
+            run_concurrently(_paraphrase_jobs(todo, batch_size), client,
+                             lambda job, attempts: _take_paraphrased(job, attempts, sink, streaks, model, bar),
+                             concurrency, lambda in_flight: False)
+        except KeyboardInterrupt:  # every accepted example is already on disk: report, and let a rerun resume
+            report.interrupted = True
     return report

@@ -78,13 +78,14 @@ def api_key(teacher: str, api_key_env: str | None, base_url: str | None) -> str:
     raise TeacherError(f"{' or '.join(names)} is not set: export it, or name another variable with api_key_env")
 
 
-def _openai_sender(model: str, base_url: str | None, key: str, timeout: float, temperature: float):
+def _openai_sender(model: str, base_url: str | None, key: str, timeout: float, temperature: float,
+                   max_tokens: int):
     import openai
 
     client = openai.OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
 
     def send(system: str, user: str) -> Reply:
-        resp = client.chat.completions.create(model=model, temperature=temperature, messages=[
+        resp = client.chat.completions.create(model=model, temperature=temperature, max_tokens=max_tokens, messages=[
             {"role": "system", "content": system}, {"role": "user", "content": user}])
         text = resp.choices[0].message.content if resp.choices else ""
         usage = resp.usage
@@ -103,7 +104,8 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def _gemini_sender(model: str, base_url: str | None, key: str, timeout: float, temperature: float):
+def _gemini_sender(model: str, base_url: str | None, key: str, timeout: float, temperature: float,
+                   max_tokens: int):
     from google import genai
     from google.genai import errors, types
 
@@ -111,7 +113,8 @@ def _gemini_sender(model: str, base_url: str | None, key: str, timeout: float, t
     client = genai.Client(api_key=key, http_options=options)
 
     def send(system: str, user: str) -> Reply:
-        config = types.GenerateContentConfig(system_instruction=system, temperature=temperature)
+        config = types.GenerateContentConfig(system_instruction=system, temperature=temperature,
+                                             max_output_tokens=max_tokens)
         resp = client.models.generate_content(model=model, contents=user, config=config)
         usage = resp.usage_metadata
         prompt = (usage.prompt_token_count or 0) if usage else 0
@@ -144,12 +147,17 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
+def reply_budget(batch_size: int) -> int:
+    """Most tokens a reply may take (~150 per example, plus room for invented tools): a runaway reply stops."""
+    return 150 * batch_size + 1500
+
+
 class Teacher:
     """One teacher endpoint: `ask` sends a system + user prompt and retries transient failures."""
 
     def __init__(self, teacher: str, model: str, *, base_url: str | None = None, api_key_env: str | None = None,
                  timeout: float = 60.0, temperature: float = 1.0, max_retries: int = 5, backoff_base: float = 1.0,
-                 requests_per_minute: float | None = None):
+                 requests_per_minute: float | None = None, max_tokens: int = 8192):
         senders = {"openai": _openai_sender, "gemini": _gemini_sender}
         if teacher not in senders:
             raise TeacherError(f"unknown teacher {teacher!r}: use one of {sorted(senders)}")
@@ -158,7 +166,8 @@ class Teacher:
         self.name = f"{teacher} ({base_url or 'default endpoint'})"
         key = api_key(teacher, api_key_env, base_url)
         self.send: Callable[[str, str], Reply]
-        self.send, self.errors = senders[teacher](model, base_url, key, timeout, temperature)
+        self.send, self.errors = senders[teacher](model, base_url, key, timeout, temperature, max_tokens)
+        self.stop = threading.Event()  # set on Ctrl-C: no more retries or backoff sleeps
         self.max_retries, self.backoff_base = max_retries, backoff_base
         self.limiter = RateLimiter(requests_per_minute)
 
@@ -172,6 +181,8 @@ class Teacher:
         requests = retries = 0
         error = ""
         for attempt in range(self.max_retries + 1):
+            if self.stop.is_set():
+                break
             self.limiter.wait()
             requests += 1
             try:
@@ -187,7 +198,8 @@ class Teacher:
                 if attempt == self.max_retries:
                     break
                 retries += 1
-                time.sleep(self._delay(attempt, retry_after))
+                if self.stop.wait(self._delay(attempt, retry_after)):  # a backoff sleep that Ctrl-C cuts short
+                    break
         return Attempts(None, requests, retries, error)
 
 
@@ -209,6 +221,9 @@ def run_concurrently(jobs: Iterator, teacher: Teacher, handle: Callable[[Any, At
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 handle(pending.pop(future), future.result())
+    except KeyboardInterrupt:
+        teacher.stop.set()  # in-flight requests give up instead of retrying; the caller keeps its results
+        raise
     finally:
         # Requests still in flight are surplus (or the run failed): don't wait for them.
         pool.shutdown(wait=False, cancel_futures=True)
