@@ -158,13 +158,13 @@ def eval_bfcl(runner, categories: list[str] | None, limit: int | None) -> dict:
     per_cat, failed_parse, secs = {}, 0, 0.0
     items = bfcl.load_bfcl(categories, limit)
     for cat in dict.fromkeys(it.category for it in items):
-        cat_items = [Item(it.id, it.query, _tools(it.tools), it.answer, cat) for it in items if it.category == cat]
+        originals = [it for it in items if it.category == cat]
+        cat_items = [Item(it.id, it.query, _tools(it.tools), it.answer, cat) for it in originals]
         preds, s = run_items(runner, cat_items, cat)
         secs += s
         failed_parse += sum(not ok for _, ok in preds)
-        originals = [i for i in items if i.category == cat]
         correct = sum(bfcl.score(orig, calls if ok else None)[0] for orig, (calls, ok) in zip(originals, preds))
-        per_cat[cat] = (correct, len(cat_items))
+        per_cat[cat] = (correct, len(originals))
     return {"categories": {c: {"correct": k, "total": n, "accuracy": k / n} for c, (k, n) in per_cat.items()},
             "aggregates": bfcl.aggregates(per_cat), "failed_to_parse": failed_parse, "seconds": round(secs, 1)}
 
