@@ -8,6 +8,7 @@ Faker fills people, places, phones, e-mails... in 13 locales; pools are built on
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import random
 import re
@@ -15,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 VALUES_FILE = Path(__file__).with_name("pools") / "values.json"
+FAKER_FILE = Path(__file__).with_name("pools") / "faker_values.json.gz"
 POOL_SIZE = 300  # values per locale and pool: enough variety, built in about a second
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
          "sixteen seventeen eighteen nineteen").split()
@@ -134,15 +136,24 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\n", ", ")).strip()
 
 
-@lru_cache(maxsize=1)
-def load_pools() -> ValuePools:
-    """Build the pools once per process (Faker seeded, so every process sees the same values)."""
-    from faker import Faker  # heavy import, only when generating
-    data = json.loads(VALUES_FILE.read_text(encoding="utf-8"))
+def build_faker_values(data: dict) -> dict[str, list[str]]:
+    """Draw the Faker pools (scripts/build_value_pools.py stores them in FAKER_FILE).
+
+    NOTE: some Faker providers depend on Python's per-process string hashing, so two processes with the
+    same seed can draw different values; that is why the generator reads the stored file instead."""
+    from faker import Faker  # heavy import, only when rebuilding
     out: dict[str, list[str]] = {k: [] for k in _FAKER_POOLS}
     for i, locale in enumerate(data["locales"]):
         fake = Faker(locale)
         fake.seed_instance(i)
         for key, make in _FAKER_POOLS.items():
             out[key] += [_clean(make(fake)) for _ in range(POOL_SIZE // 4 if key == "country" else POOL_SIZE)]
-    return ValuePools(data, {k: sorted(set(v)) for k, v in out.items()})
+    return {k: sorted(set(v)) for k, v in out.items()}
+
+
+@lru_cache(maxsize=1)
+def load_pools() -> ValuePools:
+    """The pools, read once per process from FAKER_FILE: identical in every process and on every machine."""
+    data = json.loads(VALUES_FILE.read_text(encoding="utf-8"))
+    with gzip.open(FAKER_FILE, "rt", encoding="utf-8") as f:
+        return ValuePools(data, json.load(f))

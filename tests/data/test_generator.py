@@ -139,3 +139,15 @@ def test_tool_bank_is_large_and_varied():
               "kebab": re.compile(r"^[a-z]+(-[a-z0-9]+)+$"), "dotted": re.compile(r"^\w+\.\w+")}
     for style, pattern in styles.items():
         assert any(pattern.match(n) for n in names), style
+
+
+def test_same_examples_in_separate_processes():
+    """Shards made on different machines must agree: nothing may depend on Python's string hashing."""
+    import os
+    import subprocess
+    import sys
+    code = ("import hashlib, json; from needle.data.generator import Generator, GenConfig, chunk_examples; "
+            "print(hashlib.md5(json.dumps(chunk_examples(Generator(GenConfig(seed=2)), 1, 200)).encode()).hexdigest())")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outs) == 1
