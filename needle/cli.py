@@ -245,7 +245,7 @@ def data(action: str, file: str, token_sample: int = 2000, json_out: bool = Fals
 def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: str = "", categories: str = "",
              limit: int = 0,
              data: str = "data/heldout", batch_size: int = 32, max_new_tokens: int = 256, output: str = "",
-             markdown: bool = False) -> None:
+             markdown: bool = False, device: str = "cpu") -> None:
     """Score a checkpoint, or any predictor command, on BFCL or on the held-out generalisation splits.
 
     suite: bfcl (Berkeley Function Calling Leaderboard v4 single-turn; needs `pip install --no-deps
@@ -260,6 +260,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     max_new_tokens: longest answer generated, in tokens
     output: write the results as JSON to this file
     markdown: print markdown tables
+    device: where the model runs: cpu, or cuda when a GPU is present
     """
     import datetime
     import platform
@@ -267,8 +268,12 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     from needle.eval.run import CommandRunner, EvalError, ModelRunner, eval_bfcl, eval_heldout
     if suite not in ("bfcl", "heldout"):
         _die(f"unknown suite {suite!r}; choose bfcl or heldout")
+    if device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            _die(f"--device {device}: no CUDA GPU is available here; use --device cpu")
     runner = (CommandRunner(predictor) if predictor else
-              ModelRunner(checkpoint or None, batch_size, max_new_tokens, preset=preset))
+              ModelRunner(checkpoint or None, batch_size, max_new_tokens, preset=preset, device=device))
     if suite == "bfcl":
         try:
             import bfcl_eval  # noqa: F401

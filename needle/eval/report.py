@@ -38,7 +38,7 @@ def heldout_tables(results: dict, markdown: bool = False) -> str:
 def bfcl_tables(results: dict, markdown: bool = False) -> str:
     rows = [[c, str(r["total"]), str(r["correct"]), _pct(r["accuracy"])] for c, r in results["categories"].items()]
     agg = results["aggregates"]
-    arows = [[k.replace("_", " "), _pct(v)] for k, v in agg.items() if v is not None]
+    arows = [[k.replace("_", " "), _pct(v)] for k, v in agg.items() if k != "categories" and v is not None]
     return "\n\n".join([
         "BFCL v4 single-turn categories:", _table(["category", "n", "correct", "accuracy %"], rows, markdown),
         "Aggregates (always answering [] scores 33.3 on the overall mean: read AST and irrelevance together):",

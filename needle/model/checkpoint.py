@@ -19,6 +19,7 @@ from needle.model.config import NeedleConfig
 from needle.model.model import Needle
 
 WEIGHTS, CONFIG, TOKENIZER, METADATA = "model.safetensors", "config.json", "tokenizer.json", "metadata.json"
+INDEX = "model.safetensors.index.json"  # sharded weights: {"weight_map": {tensor name: shard file}}
 
 
 class CheckpointError(FileNotFoundError):
@@ -78,7 +79,8 @@ def resolve_checkpoint(path: str | Path) -> Path:
         raise CheckpointError(f"checkpoint not found: {path}")
     if (path / "latest").is_file():
         path = path / (path / "latest").read_text().strip()
-    missing = [f for f in (WEIGHTS, CONFIG, TOKENIZER) if not (path / f).is_file()]
+    weights = WEIGHTS if (path / WEIGHTS).is_file() or not (path / INDEX).is_file() else INDEX
+    missing = [f for f in (weights, CONFIG, TOKENIZER) if not (path / f).is_file()]
     if missing:
         raise CheckpointError(f"{path} is not a Needle checkpoint (missing {', '.join(missing)})")
     return path
@@ -88,11 +90,64 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Ne
     """The model in eval mode and the resolved checkpoint directory (its tokenizer.json lies inside)."""
     path = resolve_checkpoint(path)
     model = Needle(NeedleConfig.load(path / CONFIG))
-    state = load_file(path / WEIGHTS, device=str(device))
+    state = load_weights(path, device)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.to(device).eval(), path
+
+
+def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint directory: model.safetensors, or the shards its index names."""
+    if (path / WEIGHTS).is_file():
+        return load_file(path / WEIGHTS, device=str(device))
+    index = json.loads((path / INDEX).read_text())
+    state: dict[str, torch.Tensor] = {}
+    for shard in sorted(set(index["weight_map"].values())):
+        state.update(load_file(path / shard, device=str(device)))
+    missing = set(index["weight_map"]) - set(state)
+    if missing:
+        raise CheckpointError(f"{path}: shards lack tensors named in {INDEX}: {sorted(missing)[:3]}")
+    return state
+
+
+def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.bfloat16,
+                      max_shard_bytes: int = 15 * 2**20) -> Path:
+    """Copy a checkpoint's weights (cast to `dtype`) into shards of at most `max_shard_bytes`, with an index.
+
+    For moving weights where files have a size limit; training state (optimizer, RNG) is left behind.
+    """
+    src = resolve_checkpoint(src)
+    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in load_weights(src).items()}
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, t in state.items():
+        nbytes = t.numel() * t.element_size()
+        if nbytes > max_shard_bytes:
+            raise ValueError(f"tensor {name} has {nbytes} bytes, more than a shard may hold ({max_shard_bytes})")
+        if size + nbytes > max_shard_bytes and shards[-1]:
+            shards.append({})
+            size = 0
+        shards[-1][name] = t
+        size += nbytes
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weight_map = {}
+    for i, shard in enumerate(shards):
+        fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        save_file(shard, tmp / fname, metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(shard, fname))
+    total = sum(t.numel() * t.element_size() for t in state.values())
+    (tmp / INDEX).write_text(json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=1))
+    for f in (CONFIG, TOKENIZER, METADATA):
+        if (src / f).is_file():
+            shutil.copyfile(src / f, tmp / f)
+    if dst.exists():
+        shutil.rmtree(dst)
+    os.rename(tmp, dst)
+    return dst
 
 
 def read_metadata(path: str | Path) -> dict:

@@ -42,6 +42,22 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return (x.float() * cos + rotated.float() * sin).to(x.dtype)
 
 
+def attend(q, k, v, mask=None, is_causal: bool = False, expand_kv: bool | None = None) -> torch.Tensor:
+    """Grouped-query scaled dot-product attention; q (B, H, T, D), k/v (B, Hkv, S, D).
+
+    On CUDA with a mask, PyTorch's fused kernels do not take grouped K/V (`enable_gqa` falls back to the
+    math kernel, which materialises every score), so K/V are repeated to H heads there first
+    (`expand_kv`: None decides by device and mask).
+    """
+    if expand_kv is None:
+        expand_kv = q.is_cuda and mask is not None
+    if expand_kv and k.shape[1] != q.shape[1]:
+        rep = q.shape[1] // k.shape[1]
+        k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, enable_gqa=True)
+
+
 class KVCache:
     """Preallocated self-attention keys/values for one decoder layer; `update` writes and returns the prefix."""
 
@@ -80,7 +96,7 @@ class SelfAttention(nn.Module):
             if T > 1:  # several new tokens at once: causal within them, full view of the cached prefix
                 mask = torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
             is_causal = False
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, enable_gqa=True)
+        y = attend(q, k, v, mask, is_causal)
         return self.wo(y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
 
 
@@ -104,7 +120,7 @@ class CrossAttention(nn.Module):
     def forward(self, x, kv: tuple[torch.Tensor, torch.Tensor], mem_mask):
         B, T, _ = x.shape
         q = self.q_norm(self.wq(x).view(B, T, self.n_heads, self.hd)).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, kv[0], kv[1], attn_mask=mem_mask, enable_gqa=True)
+        y = attend(q, kv[0], kv[1], mem_mask)
         return self.wo(y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
 
 
@@ -229,6 +245,22 @@ class Needle(nn.Module):
         device = device or self.embed.weight.device
         return [KVCache(batch, cfg.n_kv_heads, max_len or cfg.max_decoder_len, cfg.head_dim, dtype, device)
                 for _ in range(cfg.n_decoder_layers)]
+
+
+def step_flops(cfg: NeedleConfig, batch: int, enc_len: int, dec_len: int, train: bool = True) -> float:
+    """Matmul FLOPs of one forward (x3 for forward + backward) over a padded (batch, enc_len, dec_len) batch.
+
+    Counts projections, attention scores and values (full squares, masked or not) and the output head:
+    the work the kernels actually do, used for tokens/s -> model FLOPs utilisation.
+    """
+    d, hd, H, Hkv = cfg.d_model, cfg.head_dim, cfg.n_heads, cfg.n_kv_heads
+    S, T = enc_len, dec_len
+    self_proj = d * (H + 2 * Hkv) * hd + H * hd * d
+    enc = cfg.n_encoder_layers * (S * self_proj + 2 * H * S * S * hd)
+    cross = T * (d * H * hd + H * hd * d) + S * d * 2 * Hkv * hd + 2 * H * T * S * hd
+    dec = cfg.n_decoder_layers * (T * self_proj + 2 * H * T * T * hd + cross)
+    fwd = 2.0 * batch * (enc + dec + T * d * cfg.vocab_size)
+    return fwd * (3 if train else 1)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -28,6 +28,7 @@ class TrainConfig:
     text_max_tokens: int = 0  # pretrain: cap on tokens read from text files (0: all)
     out_dir: str = "runs/default"
     max_steps: int = 1000
+    time_limit_s: float = 0.0  # >0: stop after this many seconds of training; the lr decay follows elapsed time
     batch_tokens: int = 8192  # padded encoder+decoder tokens per batch and rank
     lr: float = 1e-3
     warmup_steps: int = 100
@@ -43,6 +44,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     resume: bool = True
     threads: int = 0  # torch CPU threads (0: PyTorch's default)
+    compile: bool = False  # torch.compile the training forward (dynamic shapes); worth it on a GPU
     progress: bool = True
 
     @classmethod

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from needle.data.schema import read_jsonl
 from needle.model.checkpoint import load_model, prune_checkpoints, resolve_checkpoint, save_checkpoint, write_latest
 from needle.model.config import NeedleConfig
-from needle.model.model import Needle, count_parameters
+from needle.model.model import Needle, count_parameters, step_flops
 from needle.tokenizer import Tokenizer, default_tokenizer_path
 from needle.train.batches import Batch, BatchStream, TextData, ToolCallData, bucket_batches, collate
 from needle.train.config import TrainConfig
@@ -112,6 +112,7 @@ def save(cfg, model, opt, tok_path, stream, step, state) -> None:
     meta = {"train_config": cfg.to_dict(), "step": step, "tokens_seen": state["tokens"], "params": count_parameters(model),
             "val": state.get("val", {}), "elapsed_s": state["elapsed"], "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     trainer = {"step": step, "position": stream.position, "tokens": state["tokens"], "elapsed": state["elapsed"],
+               "flops": state.get("flops", 0.0),
                "python_random": json.loads(json.dumps(random.getstate()))}
     save_checkpoint(run / name, model, tok_path, meta, tensors={
         "optimizer.safetensors": optimizer_tensors(opt, model),
@@ -150,7 +151,18 @@ def train(cfg: TrainConfig) -> dict:
     state = try_resume(cfg, model, opt) or {"step": 0, "position": {}, "tokens": 0, "elapsed": 0.0}
     stream = make_stream(cfg, train_data, tok, model.cfg, rank, world, state["position"])
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if cfg.compile:
+        ddp = torch.compile(ddp, dynamic=True)
     return _loop(cfg, model, ddp, opt, stream, val_data, tok_path, state, rank, world, device)
+
+
+def _out_of_time(time_frac: float, world: int, device) -> bool:
+    """Whether the time budget is spent; under DDP every rank stops when any rank is out of time."""
+    if world == 1:
+        return time_frac >= 1.0
+    flag = torch.tensor([float(time_frac >= 1.0)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _loop(cfg, model, ddp, opt, stream, val_data, tok_path, state, rank, world, device) -> dict:
@@ -160,10 +172,22 @@ def _loop(cfg, model, ddp, opt, stream, val_data, tok_path, state, rank, world, 
     log.parent.mkdir(parents=True, exist_ok=True)
     metrics: dict = {}
     t_start = time.perf_counter() - state["elapsed"]
+    state.setdefault("flops", 0.0)
     for step in range(state["step"], cfg.max_steps):
-        lr = wsd_lr(step, cfg.max_steps, cfg.lr, cfg.warmup_steps, cfg.decay_frac, cfg.final_lr_frac)
+        time_frac = state["elapsed"] / cfg.time_limit_s if cfg.time_limit_s else None
+        if time_frac is not None and _out_of_time(time_frac, world, device):
+            if step > state["step"]:
+                state["val"] = evaluate(model, val_data, cfg, device)
+                metrics.update(state["val"])
+                if rank == 0:
+                    save(cfg, model, opt, tok_path, stream, step, state)
+            break
+        lr = wsd_lr(step, cfg.max_steps, cfg.lr, cfg.warmup_steps, cfg.decay_frac, cfg.final_lr_frac, time_frac)
         set_lr(opt, lr)
-        b = next(stream).to(device)
+        cpu_b = next(stream)
+        n_tokens = int(cpu_b.enc_mask.sum()) + cpu_b.n_target_tokens  # counted before the copy: no GPU sync
+        state["flops"] += step_flops(model.cfg, *cpu_b.enc_ids.shape, cpu_b.dec_in.shape[1]) * world
+        b = cpu_b.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = ddp(b.enc_ids, b.enc_mask, b.dec_in)
         loss, _ = weighted_loss(logits, b)
@@ -171,10 +195,12 @@ def _loop(cfg, model, ddp, opt, stream, val_data, tok_path, state, rank, world, 
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        state["tokens"] += (int(b.enc_mask.sum()) + b.n_target_tokens) * world
+        state["tokens"] += n_tokens * world
+        loss_value = loss.item()
         state["elapsed"] = time.perf_counter() - t_start
-        metrics = {"step": step + 1, "loss": loss.item(), "lr": lr, "grad_norm": gnorm.item(),
-                   "tokens": state["tokens"], "tokens_per_s": state["tokens"] / max(state["elapsed"], 1e-9)}
+        metrics = {"step": step + 1, "loss": loss_value, "lr": lr, "grad_norm": gnorm.item(),
+                   "tokens": state["tokens"], "tokens_per_s": state["tokens"] / max(state["elapsed"], 1e-9),
+                   "flops_per_s": state["flops"] / max(state["elapsed"], 1e-9), "elapsed_s": round(state["elapsed"], 2)}
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.max_steps:
             state["val"] = evaluate(model, val_data, cfg, device)
             metrics.update(state["val"])

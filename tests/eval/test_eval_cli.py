@@ -42,3 +42,15 @@ def test_a_predictor_that_dies_or_babbles_is_reported(tmp_path):
     assert r.returncode == 2 and "stopped after 0 of 5 answers" in r.stderr and "Traceback" not in r.stderr
     r = _needle("eval", "--suite", "nope", "--preset", "tiny")
     assert r.returncode == 2 and "unknown suite" in r.stderr
+
+
+def test_bfcl_suite_prints_categories_and_aggregates(tiny_checkpoint, tmp_path):
+    """The BFCL suite through the CLI, as a user runs it (a few items per category)."""
+    import pytest
+    pytest.importorskip("bfcl_eval")
+    r = _needle("eval", "--suite", "bfcl", "--checkpoint", tiny_checkpoint, "--limit", "2", "--max-new-tokens", "24",
+                "--output", str(tmp_path / "b.json"), "--markdown")
+    assert r.returncode == 0, r.stderr
+    assert "| live_relevance |" in r.stdout and "| non live ast |" in r.stdout and "| overall |" in r.stdout
+    res = json.loads((tmp_path / "b.json").read_text())["results"]
+    assert len(res["categories"]) == 11 and res["aggregates"]["overall"] is not None

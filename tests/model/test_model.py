@@ -98,3 +98,32 @@ def test_too_long_inputs_raise_clear_errors(tiny_model):
     with pytest.raises(ValueError, match="max_encoder_len"):
         tiny_model.encode(torch.zeros(1, cfg.max_encoder_len + 1, dtype=torch.long),
                           torch.ones(1, cfg.max_encoder_len + 1, dtype=torch.bool))
+
+
+def test_attention_with_repeated_kv_heads_matches_grouped_query():
+    """The CUDA path (K/V repeated to every head) computes what grouped-query attention does."""
+    from needle.model.model import attend
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 8, 5, 16, generator=g), torch.randn(2, 4, 7, 16, generator=g),
+               torch.randn(2, 4, 7, 16, generator=g))
+    mask = torch.ones(2, 1, 1, 7, dtype=torch.bool)
+    mask[1, ..., 5:] = False
+    assert torch.allclose(attend(q, k, v, mask, expand_kv=True), attend(q, k, v, mask, expand_kv=False), atol=1e-6)
+    assert torch.allclose(attend(q, k, v[:, :, :7], None, is_causal=False, expand_kv=True),
+                          attend(q, k, v, None, expand_kv=False), atol=1e-6)
+
+
+def test_step_flops_matches_pytorch_flop_counter():
+    """Our FLOP formula (used for model FLOPs utilisation) against PyTorch's own count of one forward."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from needle.model.model import step_flops
+    cfg = NeedleConfig.from_name("tiny")
+    model = Needle(cfg)
+    B, S, T = 2, 48, 16
+    ids, dec = torch.randint(0, cfg.vocab_size, (B, S)), torch.randint(0, cfg.vocab_size, (B, T))
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:  # attention as counted matmuls
+        model(ids, torch.ones(B, S, dtype=torch.bool), dec)
+    counted = counter.get_total_flops()
+    assert abs(step_flops(cfg, B, S, T, train=False) - counted) / counted < 0.02

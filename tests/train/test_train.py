@@ -113,3 +113,33 @@ def test_ddp_two_cpu_processes(data_file, tmp_path):
     assert metrics["step"] == 4
     state = json.loads((resolve_checkpoint(tmp_path / "ddp") / "trainer_state.json").read_text())
     assert state["step"] == 4
+
+
+def test_wsd_schedule_by_time_fraction():
+    assert wsd_lr(50, 10**6, 1.0, 10, 0.3, 0.1, time_frac=0.5) == 1.0
+    assert wsd_lr(50, 10**6, 1.0, 10, 0.3, 0.1, time_frac=0.85) == pytest.approx(0.55)
+    assert wsd_lr(50, 10**6, 1.0, 10, 0.3, 0.1, time_frac=1.2) == pytest.approx(0.1)
+    assert wsd_lr(3, 10**6, 1.0, 10, 0.3, time_frac=0.9) == pytest.approx(0.4)  # warmup still counts steps
+
+
+def test_time_limit_stops_saves_and_resumes(data_file, tmp_path):
+    m = train(_cfg(data_file, tmp_path / "run", max_steps=10**6, time_limit_s=3, save_every=10**6, eval_every=10**6))
+    state = json.loads((resolve_checkpoint(tmp_path / "run") / "trainer_state.json").read_text())
+    assert 0 < m["step"] == state["step"] < 10**6 and "val_loss" in m and state["elapsed"] >= 3
+    again = train(_cfg(data_file, tmp_path / "run", max_steps=10**6, time_limit_s=3, save_every=10**6))
+    assert again == {}  # the budget is spent: nothing more to do
+
+
+def test_sharded_export_loads_the_same_model(data_file, tmp_path):
+    from needle.model.checkpoint import export_checkpoint
+    train(_cfg(data_file, tmp_path / "run", max_steps=3))
+    out = export_checkpoint(tmp_path / "run", tmp_path / "export", torch.bfloat16, max_shard_bytes=2_200_000)
+    shards = sorted(out.glob("model-*.safetensors"))
+    assert len(shards) > 1 and all(p.stat().st_size <= 2_200_000 + 8192 for p in shards)
+    assert not (out / "model.safetensors").exists() and not (out / "optimizer.safetensors").exists()
+    a, _ = load_model(tmp_path / "run")
+    b, _ = load_model(out)
+    for (name, pa), (_, pb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(pa.to(torch.bfloat16).float(), pb), name
+    with pytest.raises(ValueError, match="more than a shard"):
+        export_checkpoint(tmp_path / "run", tmp_path / "x", max_shard_bytes=1000)
