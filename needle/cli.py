@@ -296,8 +296,21 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
         print(f"results written to {output}")
 
 
+def download(repo_id: str, *, revision: str = "", output: str = "") -> None:
+    """Fetch a newer checkpoint from a Hugging Face model repository, check that it loads, and install it.
+
+    repo_id: the Hub model repository, owner/name
+    revision: a branch, tag or commit (default: main)
+    output: install here (default: ~/.cache/needle/models/OWNER--NAME, or under $NEEDLE_HOME/models)
+    """
+    from needle.model.download import download as fetch
+    path = fetch(repo_id, revision or None, output or None)
+    print(f"installed {repo_id} in {path}\nuse it with --checkpoint {path}, or for every command: "
+          f"export NEEDLE_CHECKPOINT={path}")
+
+
 COMMANDS = {"info": info, "train": train, "run": run, "predict": predict, "generate-data": generate_data,
-            "data": data, "eval": evaluate}
+            "data": data, "eval": evaluate, "download": download}
 
 
 def _doc_parts(fn) -> tuple[str, dict[str, str]]:

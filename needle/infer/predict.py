@@ -5,6 +5,7 @@ Requests that cannot be answered (tools too long for the encoder) get an error s
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,9 @@ class Prediction:
 
 
 def default_checkpoint() -> Path:
+    """$NEEDLE_CHECKPOINT when set (e.g. a `needle download`ed model), else the shipped model."""
+    if os.environ.get("NEEDLE_CHECKPOINT"):
+        return Path(os.environ["NEEDLE_CHECKPOINT"])
     if not DEFAULT_CHECKPOINT.is_dir():
         raise CheckpointError("no --checkpoint given and no shipped model in needle/assets/model; "
                               "train one (bash scripts/run_cpu.sh) and pass --checkpoint DIR")
