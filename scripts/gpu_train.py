@@ -112,6 +112,8 @@ def main() -> int:
     ap.add_argument("--reserve-s", type=float, default=75, help="seconds kept for export and evaluation")
     ap.add_argument("--try-compile", action="store_true", help="also smoke-test torch.compile; keep it if faster")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 4), help="data worker processes")
+    ap.add_argument("--profile", action="store_true",
+                    help="first measure one synthetic training step (scripts/bench_train.py) and profile its operators")
     ap.add_argument("--init", default="", help="post-train from this checkpoint (no smoke test, no pretraining)")
     ap.add_argument("--posttrain", nargs="*", default=[], help="extra key=value overrides for post-training")
     ap.add_argument("--no-eval", action="store_true", help="skip the evaluation phase")
@@ -137,6 +139,14 @@ def main() -> int:
     for run in ("gpu_smoke", "gpu_smoke_compile", "gpu_pretrain_26m", "gpu_posttrain_26m"):
         shutil.rmtree(ROOT / "runs" / run, ignore_errors=True)
 
+    if args.profile:
+        cmd = [sys.executable, "scripts/bench_train.py", "--batch", "8" if args.cpu_check else "128",
+               "--enc-len", "752", "--dec-len", "64", "--pad-frac", "0.1", "--steps", "3",
+               "--profile", str(work / "profile.txt")] + (["--preset", "tiny"] if args.cpu_check else [])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+        log(f"bench_train: {res.stdout.strip() or res.stderr[-2000:]}")
+        summary["bench_train"] = res.stdout.strip()
     if args.init:
         return posttrain_export_eval(args, t0, out, scratch, work, summary, small, common, [], peak, cuda,
                                      f"init_from={args.init}")
