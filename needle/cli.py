@@ -245,7 +245,7 @@ def data(action: str, file: str, token_sample: int = 2000, json_out: bool = Fals
 def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: str = "", categories: str = "",
              limit: int = 0,
              data: str = "data/heldout", batch_size: int = 32, max_new_tokens: int = 256, output: str = "",
-             markdown: bool = False, device: str = "cpu") -> None:
+             markdown: bool = False, device: str = "cpu", label: str = "") -> None:
     """Score a checkpoint, or any predictor command, on BFCL or on the held-out generalisation splits.
 
     suite: bfcl (Berkeley Function Calling Leaderboard v4 single-turn; needs `pip install --no-deps
@@ -261,6 +261,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     output: write the results as JSON to this file
     markdown: print markdown tables
     device: where the model runs: cpu, or cuda when a GPU is present
+    label: the model's name in the results file (default: the checkpoint path or predictor command)
     """
     import datetime
     import platform
@@ -289,7 +290,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
         _die(str(e))
     print(report.bfcl_tables(results, markdown) if suite == "bfcl" else report.heldout_tables(results, markdown))
     if output:
-        record = {"suite": suite, "model": runner.name, "date": datetime.date.today().isoformat(),
+        record = {"suite": suite, "model": runner.name, "label": label or runner.name, "date": datetime.date.today().isoformat(),
                   "machine": f"{platform.machine()} {os.cpu_count()} cores", "command": " ".join(sys.argv),
                   "results": results}
         Path(output).write_text(json.dumps(record, indent=1) + "\n")
