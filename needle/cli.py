@@ -119,16 +119,17 @@ def _parse_request(raw: bytes, lineno: int):
         return str(e)
 
 
-def predict(checkpoint: str = "", batch_size: int = 32) -> None:
+def predict(checkpoint: str = "", batch_size: int = 32, precision: str = "fp32") -> None:
     """Read JSON lines {"query": str, "tools": [...]} on stdin; write one JSON list of calls per line.
 
     Exactly one output line per input line, in order; [] for no call. Inputs that cannot be answered
     (malformed JSON, bad tools, tools too long) also get [] and a one-line reason on stderr.
     checkpoint: a checkpoint or run directory (default: the shipped model)
+    precision: fp32, or bf16-encoder (encoder in bf16: faster prefill on CPUs with bf16 units)
     batch_size: most queries decoded together
     """
     from needle.infer.predict import Predictor
-    predictor = Predictor(checkpoint or None, batch_size=batch_size)
+    predictor = Predictor(checkpoint or None, batch_size=batch_size, precision=precision)
     lineno = 0
     for lines in _line_batches(batch_size):
         parsed = []
@@ -245,7 +246,7 @@ def data(action: str, file: str, token_sample: int = 2000, json_out: bool = Fals
 def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: str = "", categories: str = "",
              limit: int = 0,
              data: str = "data/heldout", batch_size: int = 32, max_new_tokens: int = 256, output: str = "",
-             markdown: bool = False, device: str = "cpu", label: str = "") -> None:
+             markdown: bool = False, device: str = "cpu", label: str = "", precision: str = "fp32") -> None:
     """Score a checkpoint, or any predictor command, on BFCL or on the held-out generalisation splits.
 
     suite: bfcl (Berkeley Function Calling Leaderboard v4 single-turn; needs `pip install --no-deps
@@ -262,6 +263,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     markdown: print markdown tables
     device: where the model runs: cpu, or cuda when a GPU is present
     label: the model's name in the results file (default: the checkpoint path or predictor command)
+    precision: fp32, or bf16-encoder (encoder in bf16: faster prefill on CPUs with bf16 units)
     """
     import datetime
     import platform
@@ -274,7 +276,8 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
         if not torch.cuda.is_available():
             _die(f"--device {device}: no CUDA GPU is available here; use --device cpu")
     runner = (CommandRunner(predictor) if predictor else
-              ModelRunner(checkpoint or None, batch_size, max_new_tokens, preset=preset, device=device))
+              ModelRunner(checkpoint or None, batch_size, max_new_tokens, preset=preset, device=device,
+                          precision=precision))
     if suite == "bfcl":
         try:
             import bfcl_eval  # noqa: F401

@@ -40,11 +40,12 @@ class ModelRunner:
     """A checkpoint, in process, batched (similar lengths together)."""
 
     def __init__(self, checkpoint: str | None, batch_size: int = 32, max_new_tokens: int = 256, preset: str = "",
-                 device: str = "cpu"):
+                 device: str = "cpu", precision: str = "fp32"):
         from needle.infer.predict import Predictor
         if preset:  # random weights: the floor any trained model must beat
             checkpoint = random_checkpoint(preset)
-        self.predictor = Predictor(checkpoint, device=device, batch_size=batch_size, max_new_tokens=max_new_tokens)
+        self.predictor = Predictor(checkpoint, device=device, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                                   precision=precision)
         self.name = f"random {preset}" if preset else str(self.predictor.path)
         self.batch = batch_size * 4  # several predictor batches per progress update
 

@@ -17,6 +17,7 @@ from needle.infer.generate import generate, pad_batch
 from needle.model.checkpoint import CheckpointError, load_model
 from needle.tokenizer import Tokenizer
 
+PRECISIONS = ("fp32", "bf16-encoder")  # bf16-encoder: encoder blocks in bf16, decoder and head in fp32
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model"
 
 
@@ -41,8 +42,12 @@ def default_checkpoint() -> Path:
 
 class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", max_new_tokens: int = 256,
-                 batch_size: int = 32):
+                 batch_size: int = 32, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
+        if precision == "bf16-encoder":
+            self.model.encoder_in(torch.bfloat16)
         self.tok = Tokenizer.from_file(self.path / "tokenizer.json")
         self.device, self.max_new_tokens, self.batch_size = torch.device(device), max_new_tokens, batch_size
 
