@@ -10,6 +10,7 @@ import inspect
 import json
 import os
 import select
+import shlex
 import sys
 from pathlib import Path
 
@@ -266,7 +267,6 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     precision: fp32, or bf16-encoder (encoder in bf16: faster prefill on CPUs with bf16 units)
     """
     import datetime
-    import platform
     from needle.eval import report
     from needle.eval.run import CommandRunner, EvalError, ModelRunner, eval_bfcl, eval_heldout
     if suite not in ("bfcl", "heldout"):
@@ -294,7 +294,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     print(report.bfcl_tables(results, markdown) if suite == "bfcl" else report.heldout_tables(results, markdown))
     if output:
         record = {"suite": suite, "model": runner.name, "label": label or runner.name, "date": datetime.date.today().isoformat(),
-                  "machine": f"{platform.machine()} {os.cpu_count()} cores", "command": " ".join(sys.argv),
+                  "machine": _machine(device), "command": shlex.join(["needle", *sys.argv[1:]]),
                   "results": results}
         Path(output).write_text(json.dumps(record, indent=1) + "\n")
         print(f"results written to {output}")
@@ -311,6 +311,24 @@ def download(repo_id: str, *, revision: str = "", output: str = "") -> None:
     path = fetch(repo_id, revision or None, output or None)
     print(f"installed {repo_id} in {path}\nuse it with --checkpoint {path}, or for every command: "
           f"export NEEDLE_CHECKPOINT={path}")
+
+
+def _machine(device: str = "cpu") -> str:
+    """CPU model and core count (and the GPU when one is used), for results files."""
+    import platform
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    where = f"{cpu}, {os.cpu_count()} cores"
+    if device.startswith("cuda"):
+        import torch
+        where += f", {torch.cuda.get_device_name(0)}"
+    return where
 
 
 COMMANDS = {"info": info, "train": train, "run": run, "predict": predict, "generate-data": generate_data,

@@ -157,17 +157,19 @@ def eval_heldout(runner, data_dir: Path, limit: int | None) -> dict:
 
 def eval_bfcl(runner, categories: list[str] | None, limit: int | None) -> dict:
     from needle.eval import bfcl
-    per_cat, failed_parse, secs = {}, 0, 0.0
+    per_cat, cat_secs, failed_parse, secs = {}, {}, 0, 0.0
     items = bfcl.load_bfcl(categories, limit)
     for cat in dict.fromkeys(it.category for it in items):
         originals = [it for it in items if it.category == cat]
         cat_items = [Item(it.id, it.query, _tools(it.tools), it.answer, cat) for it in originals]
         preds, s = run_items(runner, cat_items, cat)
         secs += s
+        cat_secs[cat] = round(s, 1)
         failed_parse += sum(not ok for _, ok in preds)
         correct = sum(bfcl.score(orig, calls if ok else None)[0] for orig, (calls, ok) in zip(originals, preds))
         per_cat[cat] = (correct, len(originals))
-    return {"categories": {c: {"correct": k, "total": n, "accuracy": k / n} for c, (k, n) in per_cat.items()},
+    return {"categories": {c: {"correct": k, "total": n, "accuracy": k / n, "seconds": cat_secs[c]}
+                           for c, (k, n) in per_cat.items()},
             "aggregates": bfcl.aggregates(per_cat), "failed_to_parse": failed_parse, "seconds": round(secs, 1)}
 
 
