@@ -16,12 +16,10 @@ import time
 import torch
 
 from needle.model import Needle, NeedleConfig
-from needle.model.model import step_flops
+from needle.model.model import peak_bf16_flops, step_flops
 from needle.train.batches import Batch
 from needle.train.loop import weighted_loss
 from needle.train.optim import make_optimizer
-
-PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tensor-core peaks (spec sheets)
 
 
 def main() -> None:
@@ -48,7 +46,8 @@ def main() -> None:
     opt = make_optimizer(model, 1e-4, 0.1)
     V, B, S, T = model.cfg.vocab_size, args.batch, args.enc_len, args.dec_len
     mask = torch.ones(B, S, dtype=torch.bool)
-    mask[:, S - int(S * args.pad_frac):] = args.pad_frac == 0
+    if args.pad_frac:
+        mask[:, S - int(S * args.pad_frac):] = False
     b = Batch(torch.randint(6, V, (B, S)), mask, torch.randint(6, V, (B, T)),
               torch.randint(6, V, (B, T)), torch.ones(B, T)).to(dev)
 
@@ -70,7 +69,7 @@ def main() -> None:
             times.append(time.perf_counter() - t)
     med = statistics.median(times)
     flops = step_flops(model.cfg, B, S, T)
-    peak = next((v for k, v in PEAK_BF16.items() if k in torch.cuda.get_device_name(0)), None) if dev.type == "cuda" else None
+    peak = peak_bf16_flops(torch.cuda.get_device_name(0)) if dev.type == "cuda" else None
     print(json.dumps({"preset": args.preset, "device": str(dev), "batch": B, "enc_len": S, "dec_len": T,
                       "bf16": not args.no_bf16, "compile": args.compile, "threads": torch.get_num_threads(),
                       "step_s_median": round(med, 4), "tokens_per_s": round(B * (S + T) / med),

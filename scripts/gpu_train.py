@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tensor-core peaks (spec sheets)
+RUNS = ("gpu_smoke", "gpu_smoke_compile", "gpu_pretrain_26m", "gpu_posttrain_26m")  # run folders under runs/
 
 
 def log(msg: str) -> None:
@@ -67,7 +67,7 @@ def steady_rate(metrics: list[dict], skip: int = 4) -> dict:
     if dt <= 0:
         return {}
     tps = (b["tokens"] - a["tokens"]) / dt
-    fps = (b["flops_per_s"] * b["elapsed_s"] - a["flops_per_s"] * a["elapsed_s"]) / dt
+    fps = (b["flops"] - a["flops"]) / dt
     return {"tokens_per_s": round(tps), "flops_per_s": fps, "s_per_step": dt / (b["step"] - a["step"])}
 
 
@@ -97,7 +97,7 @@ def pack_small(out: Path, export: Path, work: Path) -> None:
         for f in sorted(work.glob("*")):
             if f.is_file():
                 tar.add(f, arcname=f"logs/{f.name}")
-        for run in ("gpu_smoke", "gpu_smoke_compile", "gpu_pretrain_26m", "gpu_posttrain_26m"):
+        for run in RUNS:
             mf = ROOT / "runs" / run / "metrics.jsonl"
             if mf.is_file():
                 tar.add(mf, arcname=f"logs/{run}.metrics.jsonl")
@@ -129,19 +129,20 @@ def main() -> int:
     import torch
     cuda = torch.cuda.is_available()
     gpu = torch.cuda.get_device_name(0) if cuda else "none"
-    peak = next((v for k, v in PEAK_BF16.items() if k in gpu), None)
+    from needle.model.model import peak_bf16_flops
+    peak = peak_bf16_flops(gpu)
     env = {"torch": torch.__version__, "gpu": gpu, "cpus": os.cpu_count(), "peak_bf16_flops": peak}
     log(f"environment: {json.dumps(env)}")
     summary: dict = {"environment": env, "phases": []}
     small = (["preset=tiny", "batch_tokens=8192", "eval_batches=2", "generate.val_examples=50"]
              if args.cpu_check else [])
     common = [f"generate.workers={args.workers}"] + small
-    for run in ("gpu_smoke", "gpu_smoke_compile", "gpu_pretrain_26m", "gpu_posttrain_26m"):
+    for run in RUNS:
         shutil.rmtree(ROOT / "runs" / run, ignore_errors=True)
 
     if args.profile:
         cmd = [sys.executable, "scripts/bench_train.py", "--batch", "8" if args.cpu_check else "128",
-               "--enc-len", "752", "--dec-len", "64", "--pad-frac", "0.1", "--steps", "3",
+               "--enc-len", "256" if args.cpu_check else "752", "--dec-len", "64", "--pad-frac", "0.1", "--steps", "3",
                "--profile", str(work / "profile.txt")] + (["--preset", "tiny"] if args.cpu_check else [])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)

@@ -34,6 +34,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def replace_dir(tmp: Path, path: Path) -> None:
+    """Put the finished directory `tmp` in place of `path`: the old one is renamed away first and removed
+    last, so a crash leaves either the old or the new directory, never a half-written one."""
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    if path.exists():
+        os.rename(path, old)
+    os.rename(tmp, path)
+    _fsync_dir(path.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def save_checkpoint(path: str | Path, model: Needle, tokenizer_file: str | Path, metadata: dict,
                     tensors: dict[str, dict[str, torch.Tensor]] | None = None,
                     json_files: dict[str, dict] | None = None) -> Path:
@@ -56,12 +67,7 @@ def save_checkpoint(path: str | Path, model: Needle, tokenizer_file: str | Path,
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
     _fsync_dir(tmp)
-    old = path.with_name(f".{path.name}.old-{os.getpid()}")
-    if path.exists():
-        os.rename(path, old)
-    os.rename(tmp, path)
-    _fsync_dir(path.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, path)
     return path
 
 
@@ -144,9 +150,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = tor
     for f in (CONFIG, TOKENIZER, METADATA):
         if (src / f).is_file():
             shutil.copyfile(src / f, tmp / f)
-    if dst.exists():
-        shutil.rmtree(dst)
-    os.rename(tmp, dst)
+    replace_dir(tmp, dst)
     return dst
 
 

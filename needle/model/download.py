@@ -16,7 +16,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from needle.model.checkpoint import CheckpointError, load_model
+from needle.model.checkpoint import CheckpointError, load_model, replace_dir
 
 ALLOW_PATTERNS = ["*.safetensors", "model.safetensors.index.json", "config.json", "tokenizer.json", "metadata.json"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -73,11 +73,7 @@ def download(repo_id: str, revision: str | None = None, output: str | Path | Non
         (tmp / "source.json").write_text(json.dumps({
             "repo_id": repo_id, "revision": revision or "main", "parameters": params,
             "downloaded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}, indent=1))
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            os.rename(out, old)
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

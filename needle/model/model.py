@@ -45,9 +45,9 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 def attend(q, k, v, mask=None, is_causal: bool = False, expand_kv: bool | None = None) -> torch.Tensor:
     """Grouped-query scaled dot-product attention; q (B, H, T, D), k/v (B, Hkv, S, D).
 
-    On CUDA with a mask, PyTorch's fused kernels do not take grouped K/V (`enable_gqa` falls back to the
-    math kernel, which materialises every score), so K/V are repeated to H heads there first
-    (`expand_kv`: None decides by device and mask).
+    On CUDA with a mask, PyTorch documents `enable_gqa` for its flash and math kernels only, and flash takes
+    no mask: the math kernel would materialise every score. So there K/V are repeated to H heads first and
+    the memory-efficient kernel runs (`expand_kv`: None decides by device and mask).
     """
     if expand_kv is None:
         expand_kv = q.is_cuda and mask is not None
@@ -260,6 +260,14 @@ class Needle(nn.Module):
         device = device or self.embed.weight.device
         return [KVCache(batch, cfg.n_kv_heads, max_len or cfg.max_decoder_len, cfg.head_dim, dtype, device)
                 for _ in range(cfg.n_decoder_layers)]
+
+
+GPU_PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tensor cores (spec sheets)
+
+
+def peak_bf16_flops(device_name: str) -> float | None:
+    """The dense bf16 peak of a GPU named like torch.cuda.get_device_name(), for utilisation figures."""
+    return next((v for k, v in GPU_PEAK_BF16_FLOPS.items() if k in device_name), None)
 
 
 def step_flops(cfg: NeedleConfig, batch: int, enc_len: int, dec_len: int, train: bool = True) -> float:

@@ -71,15 +71,12 @@ class TextData:
 
     def __init__(self, files: list[str | Path], tok, enc_len: int, dec_len: int, max_tokens: int | None = None):
         self.tok, self.enc_len, self.dec_len = tok, enc_len, dec_len
+        paras = [p.strip() + "\n\n" for f in files for p in Path(f).read_text(encoding="utf-8").split("\n\n")
+                 if p.strip()]
         ids: list[int] = []
-        for f in files:
-            with open(f, encoding="utf-8") as fh:
-                paras = [p.strip() + "\n\n" for p in fh.read().split("\n\n") if p.strip()]
-            for s in range(0, len(paras), 4096):  # batched encoding runs on every core
-                for enc in tok.encode_batch(paras[s:s + 4096]):
-                    ids += enc
-                if max_tokens and len(ids) >= max_tokens:
-                    break
+        for s in range(0, len(paras), 4096):  # batched encoding runs on every core
+            for enc in tok.encode_batch(paras[s:s + 4096]):
+                ids += enc
             if max_tokens and len(ids) >= max_tokens:
                 break
         self.ids = ids[:max_tokens] if max_tokens else ids

@@ -44,7 +44,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     resume: bool = True
     threads: int = 0  # torch CPU threads (0: PyTorch's default)
-    compile: bool = False  # torch.compile the training forward (dynamic shapes); worth it on a GPU
+    compile: bool = False  # torch.compile the training forward (dynamic shapes); slower on this CPU (recompiles), untried on a GPU
     progress: bool = True
 
     @classmethod

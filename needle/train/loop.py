@@ -200,7 +200,8 @@ def _loop(cfg, model, ddp, opt, stream, val_data, tok_path, state, rank, world, 
         state["elapsed"] = time.perf_counter() - t_start
         metrics = {"step": step + 1, "loss": loss_value, "lr": lr, "grad_norm": gnorm.item(),
                    "tokens": state["tokens"], "tokens_per_s": state["tokens"] / max(state["elapsed"], 1e-9),
-                   "flops_per_s": state["flops"] / max(state["elapsed"], 1e-9), "elapsed_s": round(state["elapsed"], 2)}
+                   "flops": state["flops"], "flops_per_s": state["flops"] / max(state["elapsed"], 1e-9),
+                   "elapsed_s": round(state["elapsed"], 2)}
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.max_steps:
             state["val"] = evaluate(model, val_data, cfg, device)
             metrics.update(state["val"])
