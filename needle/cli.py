@@ -14,6 +14,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from needle.hardware import describe
+
 
 def _die(msg: str) -> None:
     print(f"needle: error: {msg}", file=sys.stderr)
@@ -64,12 +66,14 @@ def train(config: str, overrides: list[str]) -> None:
         print(json.dumps(metrics))
 
 
-def run(query: str, *, tools: str, checkpoint: str = "") -> None:
+def run(query: str, *, tools: str, checkpoint: str = "", weights: str = "int8", no_grammar: bool = False) -> None:
     """Answer one query with the offered tools; prints the calls as JSON.
 
     query: the user's request
     tools: a JSON file with a list of tools (OpenAI function format, wrapped or not, or Needle's flat form)
     checkpoint: a checkpoint or run directory (default: the shipped model)
+    weights: int8 (decoder and head int8, encoder bf16: fastest), bf16, or fp32 (the model's own maths)
+    no_grammar: decode without the tools' grammar (answers may then not parse or not match the schemas)
     """
     from needle.data.schema import DataError, parse_query
     from needle.infer.predict import Predictor
@@ -78,9 +82,12 @@ def run(query: str, *, tools: str, checkpoint: str = "") -> None:
         query = parse_query(query)
     except DataError as e:
         _die(str(e))
-    pred = Predictor(checkpoint or None).predict([(query, tool_list)])[0]
+    pred = Predictor(checkpoint or None, batch_size=1, weights=weights, grammar=not no_grammar).predict(
+        [(query, tool_list)])[0]
     if pred.error:
         _die(pred.error)
+    if not pred.parsed:
+        print(f"needle: warning: the answer did not parse as a list of calls: {pred.text[:200]!r}", file=sys.stderr)
     for w in pred.warnings:
         print(f"needle: warning: {w}", file=sys.stderr)
     print(json.dumps(pred.calls, ensure_ascii=False))
@@ -120,17 +127,18 @@ def _parse_request(raw: bytes, lineno: int):
         return str(e)
 
 
-def predict(checkpoint: str = "", batch_size: int = 32, precision: str = "fp32") -> None:
+def predict(checkpoint: str = "", batch_size: int = 32, weights: str = "int8", no_grammar: bool = False) -> None:
     """Read JSON lines {"query": str, "tools": [...]} on stdin; write one JSON list of calls per line.
 
     Exactly one output line per input line, in order; [] for no call. Inputs that cannot be answered
     (malformed JSON, bad tools, tools too long) also get [] and a one-line reason on stderr.
     checkpoint: a checkpoint or run directory (default: the shipped model)
-    precision: fp32, or bf16-encoder (encoder in bf16: faster prefill on CPUs with bf16 units)
+    weights: int8 (decoder and head int8, encoder bf16: fastest), bf16, or fp32 (the model's own maths)
+    no_grammar: decode without the tools' grammar (answers may then not parse or not match the schemas)
     batch_size: most queries decoded together
     """
     from needle.infer.predict import Predictor
-    predictor = Predictor(checkpoint or None, batch_size=batch_size, precision=precision)
+    predictor = Predictor(checkpoint or None, batch_size=batch_size, weights=weights, grammar=not no_grammar)
     lineno = 0
     for lines in _line_batches(batch_size):
         parsed = []
@@ -247,7 +255,8 @@ def data(action: str, file: str, token_sample: int = 2000, json_out: bool = Fals
 def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: str = "", categories: str = "",
              limit: int = 0,
              data: str = "data/heldout", batch_size: int = 32, max_new_tokens: int = 256, output: str = "",
-             markdown: bool = False, device: str = "cpu", label: str = "", precision: str = "fp32") -> None:
+             markdown: bool = False, device: str = "cpu", label: str = "", weights: str = "int8",
+             no_grammar: bool = False) -> None:
     """Score a checkpoint, or any predictor command, on BFCL or on the held-out generalisation splits.
 
     suite: bfcl (Berkeley Function Calling Leaderboard v4 single-turn; needs `pip install --no-deps
@@ -264,7 +273,8 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     markdown: print markdown tables
     device: where the model runs: cpu, or cuda when a GPU is present
     label: the model's name in the results file (default: the checkpoint path or predictor command)
-    precision: fp32, or bf16-encoder (encoder in bf16: faster prefill on CPUs with bf16 units)
+    weights: int8 (decoder and head int8, encoder bf16: fastest), bf16, or fp32 (the model's own maths)
+    no_grammar: decode without the tools' grammar (answers may then not parse or not match the schemas)
     """
     import datetime
     from needle.eval import report
@@ -277,7 +287,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
             _die(f"--device {device}: no CUDA GPU is available here; use --device cpu")
     runner = (CommandRunner(predictor) if predictor else
               ModelRunner(checkpoint or None, batch_size, max_new_tokens, preset=preset, device=device,
-                          precision=precision))
+                          weights=weights, grammar=not no_grammar))
     if suite == "bfcl":
         try:
             import bfcl_eval  # noqa: F401
@@ -294,7 +304,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     print(report.bfcl_tables(results, markdown) if suite == "bfcl" else report.heldout_tables(results, markdown))
     if output:
         record = {"suite": suite, "model": runner.name, "label": label or runner.name, "date": datetime.date.today().isoformat(),
-                  "machine": _machine(device), "command": shlex.join(["needle", *sys.argv[1:]]),
+                  "machine": describe(device), "command": shlex.join(["needle", *sys.argv[1:]]),
                   "results": results}
         Path(output).write_text(json.dumps(record, indent=1) + "\n")
         print(f"results written to {output}")
@@ -313,26 +323,32 @@ def download(repo_id: str, *, revision: str = "", output: str = "") -> None:
           f"export NEEDLE_CHECKPOINT={path}")
 
 
-def _machine(device: str = "cpu") -> str:
-    """CPU model and core count (and the GPU when one is used), for results files."""
-    import platform
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    where = f"{cpu}, {os.cpu_count()} cores"
-    if device.startswith("cuda"):
-        import torch
-        where += f", {torch.cuda.get_device_name(0)}"
-    return where
+def bench(checkpoint: str = "", preset: str = "", threads: str = "1,2", repeats: int = 20, weights: str = "int8",
+          json: bool = False) -> None:
+    """Measure inference speed for a typical query (~230 encoder tokens, 3 tools, 31 output tokens).
+
+    Prefill and per-step decode tokens/s, effective output tokens/s with jump-forward, end-to-end ms
+    (p50/p90), peak memory, batch-32 throughput, and the naive no-cache decoder as the baseline.
+    checkpoint: a checkpoint or run directory (default: the shipped model, else random 26m weights)
+    preset: instead of a checkpoint, random weights of this preset (26m, tiny)
+    threads: CPU thread counts to measure, comma-separated
+    repeats: timed repeats per figure (medians and percentiles over them)
+    weights: int8 (decoder and head int8, encoder bf16: fastest), bf16, or fp32 (the model's own maths)
+    json: print the results as JSON instead of a table
+    """
+    import json as json_module
+    from needle.infer import bench as b
+    counts = [int(t) for t in threads.split(",") if t.strip().isdigit() and int(t) > 0]
+    if not counts or len(counts) != len(threads.split(",")):
+        _die(f"--threads must list positive integers, e.g. 1,2; got {threads!r}")
+    record = b.run(checkpoint, preset, counts, repeats, weights)
+    record["machine"] = describe()
+    print(json_module.dumps(record, indent=1) if json else
+          f"{record['model']} on {record['machine']}, {weights} weights\n" + b.table(record["results"]))
 
 
 COMMANDS = {"info": info, "train": train, "run": run, "predict": predict, "generate-data": generate_data,
-            "data": data, "eval": evaluate, "download": download}
+            "data": data, "eval": evaluate, "bench": bench, "download": download}
 
 
 def _doc_parts(fn) -> tuple[str, dict[str, str]]:

@@ -59,7 +59,10 @@ class Tokenizer:
     def from_file(cls, path: str | os.PathLike) -> "Tokenizer":
         return cls.from_str(Path(path).read_text(encoding="utf-8"))
 
-    def to_str(self) -> str:
+    def to_str(self, with_metadata: bool = True) -> str:
+        """tokenizer.json text; without metadata it is plain HF `tokenizers` JSON (for other libraries)."""
+        if not with_metadata:
+            return self._hf.to_str()
         data = json.loads(self._hf.to_str())
         data[METADATA_KEY] = self.metadata
         return json.dumps(data, ensure_ascii=False, indent=1)

@@ -67,3 +67,30 @@ def test_predict_writes_exactly_one_line_per_input(tiny_checkpoint, tools):
     assert len(out) == len(lines)
     assert all(isinstance(json.loads(o), list) for o in out)
     assert json.loads(out[1]) == [] and "stdin:2" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_run_without_grammar_still_prints_a_list(tmp_path, tiny_checkpoint, tools):
+    f = tmp_path / "tools.json"
+    f.write_text(json.dumps(tools))
+    res = needle("run", "weather in Oslo", "--tools", str(f), "--checkpoint", tiny_checkpoint, "--no-grammar",
+                 "--weights", "fp32")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == []  # random weights write no JSON without the grammar: no calls
+    assert "did not parse" in res.stderr or "token limit" in res.stderr
+
+
+def test_bench_json_reports_every_figure():
+    res = needle("bench", "--preset", "tiny", "--threads", "1", "--repeats", "2", "--json")
+    assert res.returncode == 0, res.stderr
+    record = json.loads(res.stdout)
+    r = record["results"][0]
+    assert record["model"] == "random tiny" and r["threads"] == 1 and r["weights"] == "int8"
+    for key in ("prefill_tokens_per_s", "decode_tokens_per_s", "effective_output_tokens_per_s", "e2e_ms_p50",
+                "e2e_ms_p90", "naive_ms", "speedup_vs_naive", "batch32_queries_per_s", "peak_rss_mib"):
+        assert r[key] > 0, key
+    assert r["forced_tokens"] + r["decoder_calls"] <= r["output_tokens"] + 1  # jump-forward saved steps
+
+
+def test_bench_rejects_bad_threads():
+    res = needle("bench", "--preset", "tiny", "--threads", "0")
+    assert res.returncode != 0 and "--threads" in res.stderr and "Traceback" not in res.stderr

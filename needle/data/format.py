@@ -163,3 +163,21 @@ def parse_answer(text: str) -> list[dict] | None:
             return None
         calls.append({"name": c["name"], "arguments": c.get("arguments", {})})
     return calls
+
+
+def complete_calls(text: str) -> list[dict]:
+    """The finished calls at the start of an answer cut off mid-way ('[{...},{"name":"x","argu' -> [{...}])."""
+    decoder, calls = json.JSONDecoder(), []
+    i = 1 if text.startswith("[") else len(text)
+    while i < len(text):
+        try:
+            obj, i = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            break
+        if not (isinstance(obj, dict) and isinstance(obj.get("name"), str) and isinstance(obj.get("arguments", {}), dict)):
+            break
+        calls.append({"name": obj["name"], "arguments": obj.get("arguments", {})})
+        if text[i:i + 1] != ",":
+            break
+        i += 1
+    return calls

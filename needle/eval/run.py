@@ -40,12 +40,12 @@ class ModelRunner:
     """A checkpoint, in process, batched (similar lengths together)."""
 
     def __init__(self, checkpoint: str | None, batch_size: int = 32, max_new_tokens: int = 256, preset: str = "",
-                 device: str = "cpu", precision: str = "fp32"):
-        from needle.infer.predict import Predictor
+                 device: str = "cpu", weights: str = "int8", grammar: bool = True):
+        from needle.infer.predict import Predictor, random_checkpoint
         if preset:  # random weights: the floor any trained model must beat
             checkpoint = random_checkpoint(preset)
         self.predictor = Predictor(checkpoint, device=device, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                                   precision=precision)
+                                   weights=weights, grammar=grammar)
         self.name = f"random {preset}" if preset else str(self.predictor.path)
         self.batch = batch_size * 4  # several predictor batches per progress update
 
@@ -57,21 +57,6 @@ class ModelRunner:
                 out.append((p.calls, p.parsed and not p.error))
             bar.update(len(chunk))
         return out
-
-
-def random_checkpoint(preset: str) -> str:
-    """A checkpoint of `preset` with random weights (seed 0) in a temporary directory."""
-    import tempfile
-
-    import torch
-
-    from needle.model import Needle, NeedleConfig
-    from needle.model.checkpoint import save_checkpoint
-    from needle.tokenizer import default_tokenizer_path
-    torch.manual_seed(0)
-    path = Path(tempfile.mkdtemp(prefix="needle-random-")) / preset
-    save_checkpoint(path, Needle(NeedleConfig.from_name(preset)), default_tokenizer_path(), {"note": "random weights"})
-    return str(path)
 
 
 class CommandRunner:

@@ -6,10 +6,14 @@ purpose as the reference the cached path must match exactly (tests/test_generate
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
+from needle.infer.constrained import allowed_from_bitmask
+from needle.infer.engine import Engine
 from needle.model.model import KVCache, Needle
 
 StepCallback = Callable[[int, torch.Tensor], None]  # (step, next tokens (B,)) for streaming
@@ -92,3 +96,107 @@ def generate_naive(model: Needle, enc_ids, enc_mask, prefix: torch.Tensor, max_n
             break
         seq = torch.cat([seq, nxt[:, None]], 1)
     return torch.stack(out, 1)
+
+
+@dataclass
+class DecodeStats:
+    """What one fast generation did: decoder calls after the prefix, tokens chosen, tokens forced."""
+    decoder_calls: int = 0
+    sampled: int = 0
+    forced: int = 0
+    grammar_s: float = 0.0  # time spent computing masks and forced tokens
+    failures: list[str] = field(default_factory=list)
+
+    def add(self, other: "DecodeStats") -> None:
+        self.decoder_calls += other.decoder_calls
+        self.sampled += other.sampled
+        self.forced += other.forced
+        self.grammar_s += other.grammar_s
+        self.failures += other.failures
+
+
+def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask, stats: DecodeStats) -> list[int]:
+    """Greedy next tokens for the given batch rows; with grammars, only allowed tokens, and only their logits."""
+    hs = h if len(rows) == h.shape[0] else h[rows]
+    if grammars is None:
+        return engine.logits(hs).argmax(-1).tolist()
+    t0 = time.perf_counter()
+    for j, b in enumerate(rows):
+        if grammars[b] is None:  # a row without a grammar: every token allowed
+            bitmask[j].fill_(-1)
+        else:
+            grammars[b].fill_mask(bitmask[j])
+    allowed = allowed_from_bitmask(bitmask[:len(rows)], engine.cfg.vocab_size)
+    stats.grammar_s += time.perf_counter() - t0
+    union = allowed.any(0)
+    if not bool(union.any()):  # every row's grammar failed; _advance ends them
+        return [0] * len(rows)
+    vocab_rows = union.nonzero().squeeze(1)
+    if len(vocab_rows) <= engine.cfg.vocab_size // 8:  # few allowed: logits for those rows only
+        logits = engine.logits(hs, vocab_rows).masked_fill_(~allowed[:, vocab_rows], float("-inf"))
+        return vocab_rows[logits.argmax(-1)].tolist()
+    return engine.logits(hs).masked_fill_(~allowed, float("-inf")).argmax(-1).tolist()
+
+
+def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
+    """Feed a chosen token to the grammar; returns it plus every token the grammar now forces (and <eos>
+    once the answer is complete)."""
+    t0 = time.perf_counter()
+    try:
+        grammar.consume([token])
+    except RuntimeError as e:  # only when the grammar engine itself fails (its limits): end the answer there
+        stats.failures.append(str(e))
+        return [eos_id]
+    forced = grammar.forced()
+    if forced:
+        grammar.consume(forced)
+    stats.forced += len(forced)
+    tail = [eos_id] if grammar.finished else []
+    stats.grammar_s += time.perf_counter() - t0
+    return [token] + forced + tail
+
+
+def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_new: int, eos_id: int,
+                  pad_id: int, grammars: list | None = None, stats: DecodeStats | None = None,
+                  teacher: list[list[int]] | None = None) -> list[list[int]]:
+    """Greedy decoding on the fast engine; returns each row's new tokens (ending in eos unless cut at max_new).
+
+    With `grammars` (one CallGrammar, or None for free text, per row) every answer follows its tools' grammar. At batch 1 the tokens
+    a grammar forces are appended without sampling and run through the decoder in one call (jump-forward);
+    rows of a batch share positions, so there forced tokens go one per step, still without logits.
+    `teacher` (benchmarks): each row's answer tokens, taken instead of the argmax after the same work, so
+    random weights cost what a model that answers exactly that would."""
+    stats = stats if stats is not None else DecodeStats()
+    B, P = prefix.shape
+    limit = engine.cfg.max_decoder_len - P + 1  # the last token is predicted from position max_decoder_len - 1
+    if limit <= 0:
+        raise ValueError(f"decoder prefix of {P} tokens leaves no room (max {engine.cfg.max_decoder_len})")
+    max_new = min(max_new, limit)
+    sess = engine.encode(enc_ids, enc_mask, max_len=P + max_new)
+    h = engine.hidden(sess, prefix)
+    bitmask = torch.zeros(B, (engine.cfg.vocab_size + 31) // 32, dtype=torch.int32)
+    out: list[list[int]] = [[] for _ in range(B)]
+    queue: list[list[int]] = [[] for _ in range(B)]
+    done = [False] * B
+    while True:
+        need = [b for b in range(B) if not done[b] and not queue[b]]
+        if need:
+            for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats)):
+                stats.sampled += 1
+                if teacher is not None:
+                    token = teacher[b][len(out[b])] if len(out[b]) < len(teacher[b]) else eos_id
+                grammar = grammars[b] if grammars else None
+                queue[b] = _advance(grammar, token, eos_id, stats) if grammar else [token]
+        if B == 1:  # jump-forward: everything queued goes through the decoder at once
+            feed, queue[0] = queue[0][:max_new - len(out[0])], []
+        else:
+            feed = [queue[b].pop(0) if not done[b] else pad_id for b in range(B)]
+        for b in range(B):
+            if not done[b]:
+                new = feed if B == 1 else [feed[b]]
+                out[b] += new
+                done[b] = eos_id in new or len(out[b]) >= max_new
+        if all(done):
+            return out
+        h = engine.hidden(sess, torch.tensor([feed]) if B == 1 else torch.tensor(feed)[:, None])
+        stats.decoder_calls += 1

@@ -1,7 +1,10 @@
-"""From (query, tools) requests to calls: the prompt layout, batched cached greedy generation, parsing.
+"""From (query, tools) requests to calls: the prompt layout, batched fast generation, parsing, validation.
 
-`Predictor` loads a checkpoint once and answers batches; the CLI's `run` and `predict` use it.
-Requests that cannot be answered (tools too long for the encoder) get an error string, never a crash.
+`Predictor` loads a checkpoint once and answers batches; the CLI's `run`, `predict` and `eval` use it.
+On CPU it decodes with the fast engine (int8 weights by default) under the tools' grammar, so every
+answer parses and follows the offered schemas; `grammar=False` turns the grammar off for comparison.
+On CUDA the model's own cached decoder runs, unconstrained. Requests that cannot be answered (tools
+too long for the encoder) get an error string, never a crash.
 """
 from __future__ import annotations
 
@@ -11,13 +14,15 @@ from pathlib import Path
 
 import torch
 
-from needle.data.format import ToolsTooLong, decoder_prefix, encode_prompt, parse_answer
-from needle.data.schema import Tool
-from needle.infer.generate import generate, pad_batch
+from needle.data.format import ToolsTooLong, complete_calls, decoder_prefix, encode_prompt, parse_answer
+from needle.data.schema import Call, DataError, Tool, validate_call
+from needle.infer.constrained import Grammars
+from needle.infer.engine import Engine
+from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
+from needle.infer.quantize import WEIGHT_KINDS
 from needle.model.checkpoint import CheckpointError, load_model
 from needle.tokenizer import Tokenizer
 
-PRECISIONS = ("fp32", "bf16-encoder")  # bf16-encoder: encoder blocks in bf16, decoder and head in fp32
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model"
 
 
@@ -28,6 +33,7 @@ class Prediction:
     parsed: bool = True
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    valid: bool = True  # every call names an offered tool and its arguments validate against the schema
 
 
 def default_checkpoint() -> Path:
@@ -40,16 +46,42 @@ def default_checkpoint() -> Path:
     return DEFAULT_CHECKPOINT
 
 
+def random_checkpoint(preset: str) -> str:
+    """A checkpoint of `preset` with random weights (seed 0) in a temporary directory: the floor a trained
+    model must beat, and as fast as a trained one (speed does not depend on the weights)."""
+    import tempfile
+
+    from needle.model import Needle, NeedleConfig
+    from needle.model.checkpoint import save_checkpoint
+    from needle.tokenizer import default_tokenizer_path
+    torch.manual_seed(0)
+    path = Path(tempfile.mkdtemp(prefix="needle-random-")) / preset
+    save_checkpoint(path, Needle(NeedleConfig.from_name(preset)), default_tokenizer_path(), {"note": "random weights"})
+    return str(path)
+
+
+def _invalid_calls(calls: list[dict], tools: list[Tool]) -> list[str]:
+    problems = []
+    for i, c in enumerate(calls):
+        try:
+            validate_call(Call(c["name"], c["arguments"]), tools, path=f"call {i}")
+        except DataError as e:
+            problems.append(str(e))
+    return problems
+
+
 class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", max_new_tokens: int = 256,
-                 batch_size: int = 32, precision: str = "fp32"):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+                 batch_size: int = 32, weights: str = "int8", grammar: bool = True):
+        if weights not in WEIGHT_KINDS:
+            raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
-        if precision == "bf16-encoder":
-            self.model.encoder_in(torch.bfloat16)
         self.tok = Tokenizer.from_file(self.path / "tokenizer.json")
         self.device, self.max_new_tokens, self.batch_size = torch.device(device), max_new_tokens, batch_size
+        on_cpu = self.device.type == "cpu"
+        self.engine = Engine(self.model, weights) if on_cpu else None
+        self.grammars = Grammars(self.tok) if grammar and on_cpu else None
+        self.stats = DecodeStats()  # accumulated over every predict() call
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
         results: list[Prediction | None] = [None] * len(requests)
@@ -58,7 +90,7 @@ class Predictor:
             try:
                 p = encode_prompt(self.tok, query, tools, self.model.cfg.max_encoder_len)
             except ToolsTooLong as e:
-                results[i] = Prediction([], parsed=False, error=str(e))
+                results[i] = Prediction([], parsed=False, error=str(e), valid=False)
                 continue
             prompts[i] = p
             if p.query_truncated_from:
@@ -66,21 +98,43 @@ class Predictor:
         order = sorted(prompts, key=lambda i: len(prompts[i].ids))  # similar lengths batch with little padding
         for s in range(0, len(order), self.batch_size):
             idx = order[s:s + self.batch_size]
-            for i, pred in zip(idx, self._generate([prompts[i].ids for i in idx])):
+            preds = self._generate([prompts[i].ids for i in idx], [requests[i][1] for i in idx])
+            for i, pred in zip(idx, preds):
                 pred.warnings = (results[i].warnings if results[i] else []) + pred.warnings
                 results[i] = pred
         return results
 
-    def _generate(self, enc_seqs: list[list[int]]) -> list[Prediction]:
+    def _generate(self, enc_seqs: list[list[int]], tools: list[list[Tool]]) -> list[Prediction]:
         enc_ids, enc_mask = pad_batch(enc_seqs, self.tok.pad_id)
         prefix = torch.tensor([decoder_prefix(self.tok)] * len(enc_seqs), dtype=torch.long)
-        out = generate(self.model, enc_ids.to(self.device), enc_mask.to(self.device), prefix.to(self.device),
-                       self.max_new_tokens, self.tok.eos_id, self.tok.pad_id)
-        preds = []
-        for row in out.tolist():
-            ended = self.tok.eos_id in row
-            text = self.tok.decode(row[:row.index(self.tok.eos_id)] if ended else row)
-            calls = parse_answer(text)
-            preds.append(Prediction(calls or [], text, parsed=calls is not None,
-                                    warnings=[] if ended else ["answer hit the token limit before <eos>"]))
-        return preds
+        grammars = [self._grammar(t) for t in tools] if self.grammars else None
+        if self.engine is not None:
+            rows = generate_fast(self.engine, enc_ids, enc_mask, prefix, self.max_new_tokens, self.tok.eos_id,
+                                 self.tok.pad_id, grammars, self.stats)
+        else:
+            rows = generate(self.model, enc_ids.to(self.device), enc_mask.to(self.device), prefix.to(self.device),
+                            self.max_new_tokens, self.tok.eos_id, self.tok.pad_id).tolist()
+        return [self._read(row, t, g) for row, t, g in zip(rows, tools, grammars or [None] * len(rows))]
+
+    def _grammar(self, tools: list[Tool]):
+        try:
+            return self.grammars.for_tools(tools)
+        except ValueError as e:  # the grammar engine's own limits: answer unconstrained, and say so
+            self.stats.failures.append(str(e))
+            return None
+
+    def _read(self, row: list[int], tools: list[Tool], grammar) -> Prediction:
+        ended = self.tok.eos_id in row
+        text = self.tok.decode(row[:row.index(self.tok.eos_id)] if ended else row)
+        calls, warnings = parse_answer(text), list(grammar.warnings) if grammar else []
+        if self.grammars is not None and grammar is None:
+            warnings.append("the tools' grammar did not compile; answered without it")
+        if not ended:
+            warnings.append("answer hit the token limit before <eos>")
+            if calls is None and grammar is not None:  # grammar-made text: its finished calls are valid
+                calls = complete_calls(text)
+                warnings.append(f"kept the {len(calls)} complete call(s) before the cut")
+        if calls is None:
+            return Prediction([], text, parsed=False, warnings=warnings, valid=False)
+        problems = _invalid_calls(calls, tools)
+        return Prediction(calls, text, warnings=warnings + problems, valid=not problems)
