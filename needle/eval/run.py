@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from needle.data.schema import Tool, read_jsonl_meta
+from needle.data.schema import Call, DataError, Tool, read_jsonl_meta, validate_call
 from needle.eval.heldout import score_split
 
 HELDOUT_SPLITS = ("unseen_tools", "unseen_phrasing", "unseen_domains")
@@ -103,6 +103,22 @@ def _parse_line(line: str) -> tuple[list[dict], bool]:
     return [{"name": c["name"], "arguments": c.get("arguments") or {}} for c in calls], True
 
 
+def schema_valid(calls: list[dict], tools: list[Tool]) -> bool:
+    """Every call names an offered tool and its arguments validate against that tool's JSON Schema."""
+    try:
+        for c in calls:
+            validate_call(Call(c["name"], c["arguments"]), tools)
+    except DataError:
+        return False
+    return True
+
+
+def validity(preds: list[tuple[list[dict], bool]], items: list[Item]) -> dict:
+    """How many answers parsed and followed the offered schemas, of all items."""
+    valid = sum(ok and schema_valid(calls, it.tools) for (calls, ok), it in zip(preds, items))
+    return {"n": len(items), "parsed": sum(ok for _, ok in preds), "schema_valid": valid}
+
+
 def run_items(runner, items: list[Item], desc: str) -> tuple[list, float]:
     """Predictions for every item, with a progress bar; also the wall seconds taken."""
     start = time.perf_counter()
@@ -136,13 +152,13 @@ def eval_heldout(runner, data_dir: Path, limit: int | None) -> dict:
         items = load_heldout(data_dir / f"{split}.jsonl", limit)
         preds, secs = run_items(runner, items, split)
         rows = [(calls, ok, it.expected, it.kind, len(it.tools)) for (calls, ok), it in zip(preds, items)]
-        results[split] = {**score_split(rows), "seconds": round(secs, 1)}
+        results[split] = {**score_split(rows), "validity": validity(preds, items), "seconds": round(secs, 1)}
     return results
 
 
 def eval_bfcl(runner, categories: list[str] | None, limit: int | None) -> dict:
     from needle.eval import bfcl
-    per_cat, cat_secs, failed_parse, secs = {}, {}, 0, 0.0
+    per_cat, cat_secs, failed_parse, secs, valid = {}, {}, 0, 0.0, {"n": 0, "parsed": 0, "schema_valid": 0}
     items = bfcl.load_bfcl(categories, limit)
     for cat in dict.fromkeys(it.category for it in items):
         originals = [it for it in items if it.category == cat]
@@ -151,11 +167,14 @@ def eval_bfcl(runner, categories: list[str] | None, limit: int | None) -> dict:
         secs += s
         cat_secs[cat] = round(s, 1)
         failed_parse += sum(not ok for _, ok in preds)
+        for k, v in validity(preds, cat_items).items():
+            valid[k] += v
         correct = sum(bfcl.score(orig, calls if ok else None)[0] for orig, (calls, ok) in zip(originals, preds))
         per_cat[cat] = (correct, len(originals))
     return {"categories": {c: {"correct": k, "total": n, "accuracy": k / n, "seconds": cat_secs[c]}
                            for c, (k, n) in per_cat.items()},
-            "aggregates": bfcl.aggregates(per_cat), "failed_to_parse": failed_parse, "seconds": round(secs, 1)}
+            "aggregates": bfcl.aggregates(per_cat), "failed_to_parse": failed_parse, "validity": valid,
+            "seconds": round(secs, 1)}
 
 
 def _tools(raw: list[dict]) -> list[Tool]:
