@@ -113,6 +113,7 @@ class Engine:
         # (T, 1, D) tables broadcast over heads, in both activation dtypes
         self.rope_tables = {dt: (cos[:, None, :].to(dt), sin[:, None, :].to(dt)) for dt in (torch.float32, torch.bfloat16)}
         self.rope_mats = rope_matrices(cos[:cfg.max_decoder_len], sin[:cfg.max_decoder_len])
+        self.causal = torch.ones(cfg.max_decoder_len, cfg.max_decoder_len, dtype=torch.bool).tril()
 
     def weight_bytes(self) -> dict[str, int]:
         """Bytes of weights read per query by the encoder and per decoded token by the decoder + head."""
@@ -123,11 +124,9 @@ class Engine:
 
     # ---- shared pieces -------------------------------------------------------------------------------
     def _rope(self, qk: torch.Tensor, pos: int) -> torch.Tensor:
-        """qk (B, T, H, D) at positions pos.. -> rotated, in qk's dtype."""
-        T = qk.shape[1]
-        if T == 1:
-            return qk @ self.rope_mats[pos]
+        """Encoder: qk (B, S, H, D) from position pos -> rotated elementwise, in qk's dtype."""
         cos, sin = self.rope_tables[qk.dtype]
+        T = qk.shape[1]
         return qk * cos[pos:pos + T] + _rotate_half(qk) * sin[pos:pos + T]
 
     def _qkv(self, layer: _Layer, x: torch.Tensor, pos: int, dtype: torch.dtype):
@@ -191,7 +190,7 @@ class Engine:
         if end > sess.k_cache[0].shape[2]:
             raise ValueError(f"decoder length {end} exceeds the cache of {sess.k_cache[0].shape[2]} positions")
         # new tokens see the cached prefix and each other causally
-        causal = torch.ones(T, end, dtype=torch.bool).tril(diagonal=pos) if T > 1 else None
+        causal = self.causal[pos:end, :end] if T > 1 else None
         x = F.embedding(tokens, self.embed)  # (B, T, d)
         for i, (sa, ca) in enumerate(zip(self.dec_self, self.dec_cross)):
             q, k, v = self._dec_qkv(sa, x, pos)
@@ -211,7 +210,8 @@ class Engine:
         B, T, _ = x.shape
         H, Hkv, D = self.cfg.n_heads, self.cfg.n_kv_heads, self.cfg.head_dim
         qkv = _mm(layer.wqkv, x, torch.float32).view(B, T, -1)
-        qk = self._rope(_unit(qkv[..., :(H + Hkv) * D].view(B, T, H + Hkv, D)) * layer.qk_gain, pos)
+        qk = _unit(qkv[..., :(H + Hkv) * D].view(B, T, H + Hkv, D)) * layer.qk_gain
+        qk = qk @ self.rope_mats[pos:pos + T]  # RoPE: one (D, D) rotation per position, one matmul
         v = qkv[..., (H + Hkv) * D:] / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
         return qk[:, :, :H], qk[:, :, H:], v.view(B, T, Hkv, D)
 

@@ -1,8 +1,9 @@
-"""Greedy generation: encode -> prefill -> decode_one_token -> decode_n_tokens.
+"""Greedy generation: encode -> prefill -> decode_one_token -> decode_n_tokens, and the fast loop.
 
-The encoder runs once, cross-attention K/V are computed once per query, and decoder self-attention
-uses preallocated KV caches. `generate_naive` recomputes the whole decoder every token; it is kept on
-purpose as the reference the cached path must match exactly (tests/test_generate.py).
+`generate` runs the model itself: the encoder once, cross-attention K/V once per query, preallocated
+self-attention KV caches (used on GPUs). `generate_naive` recomputes everything every token; it is kept
+on purpose as the reference the cached paths must match exactly (tests/infer/). `generate_fast` drives
+the inference engine (needle/infer/engine.py) under the tools' grammars, with jump-forward.
 """
 from __future__ import annotations
 
@@ -107,13 +108,6 @@ class DecodeStats:
     grammar_s: float = 0.0  # time spent computing masks and forced tokens
     failures: list[str] = field(default_factory=list)
 
-    def add(self, other: "DecodeStats") -> None:
-        self.decoder_calls += other.decoder_calls
-        self.sampled += other.sampled
-        self.forced += other.forced
-        self.grammar_s += other.grammar_s
-        self.failures += other.failures
-
 
 def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask, stats: DecodeStats) -> list[int]:
     """Greedy next tokens for the given batch rows; with grammars, only allowed tokens, and only their logits."""
@@ -144,12 +138,12 @@ def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
     t0 = time.perf_counter()
     try:
         grammar.consume([token])
+        forced = grammar.forced()
+        if forced:
+            grammar.consume(forced)
     except RuntimeError as e:  # only when the grammar engine itself fails (its limits): end the answer there
         stats.failures.append(str(e))
         return [eos_id]
-    forced = grammar.forced()
-    if forced:
-        grammar.consume(forced)
     stats.forced += len(forced)
     tail = [eos_id] if grammar.finished else []
     stats.grammar_s += time.perf_counter() - t0
@@ -161,9 +155,10 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
                   teacher: list[list[int]] | None = None) -> list[list[int]]:
     """Greedy decoding on the fast engine; returns each row's new tokens (ending in eos unless cut at max_new).
 
-    With `grammars` (one CallGrammar, or None for free text, per row) every answer follows its tools' grammar. At batch 1 the tokens
-    a grammar forces are appended without sampling and run through the decoder in one call (jump-forward);
-    rows of a batch share positions, so there forced tokens go one per step, still without logits.
+    With `grammars` (one CallGrammar per row, or None for free text) every answer follows its tools'
+    grammar. At batch 1 the tokens a grammar forces are appended without sampling and run through the
+    decoder in one call (jump-forward); rows of a batch share positions, so there forced tokens go one per
+    step, still without logits.
     `teacher` (benchmarks): each row's answer tokens, taken instead of the argmax after the same work, so
     random weights cost what a model that answers exactly that would."""
     stats = stats if stats is not None else DecodeStats()
