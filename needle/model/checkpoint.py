@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from needle.model.config import NeedleConfig
+from needle.model.int8 import dequantize_state, quantize_state
 from needle.model.model import Needle
 
 WEIGHTS, CONFIG, TOKENIZER, METADATA = "model.safetensors", "config.json", "tokenizer.json", "metadata.json"
@@ -106,7 +107,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Ne
 def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint directory: model.safetensors, or the shards its index names."""
     if (path / WEIGHTS).is_file():
-        return load_file(path / WEIGHTS, device=str(device))
+        return dequantize_state(load_file(path / WEIGHTS, device=str(device)))
     index = json.loads((path / INDEX).read_text())
     state: dict[str, torch.Tensor] = {}
     for shard in sorted(set(index["weight_map"].values())):
@@ -114,17 +115,23 @@ def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, to
     missing = set(index["weight_map"]) - set(state)
     if missing:
         raise CheckpointError(f"{path}: shards lack tensors named in {INDEX}: {sorted(missing)[:3]}")
-    return state
+    return dequantize_state(state)
 
 
-def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype = torch.bfloat16,
+def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str = torch.bfloat16,
                       max_shard_bytes: int = 15 * 2**20) -> Path:
-    """Copy a checkpoint's weights (cast to `dtype`) into shards of at most `max_shard_bytes`, with an index.
+    """Copy a checkpoint's weights (cast to `dtype`, or "int8": per-row int8 matrices, dequantised again on
+    load) into shards of at most `max_shard_bytes`, with an index.
 
-    For moving weights where files have a size limit; training state (optimizer, RNG) is left behind.
+    For moving weights where files have a size limit, and for shipping compact weights in git; training
+    state (optimizer, RNG) is left behind.
     """
     src = resolve_checkpoint(src)
-    state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in load_weights(src).items()}
+    weights = load_weights(src)
+    if dtype == "int8":
+        state = {k: v.contiguous() for k, v in quantize_state(weights).items()}
+    else:
+        state = {k: (v.to(dtype) if v.is_floating_point() else v).contiguous() for k, v in weights.items()}
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
     for name, t in state.items():

@@ -6,7 +6,8 @@ import torch
 
 from needle.infer.engine import Engine
 from needle.infer.generate import generate, generate_fast, pad_batch
-from needle.infer.quantize import Projection, quantize_rows
+from needle.infer.quantize import Projection
+from needle.model.int8 import quantize_rows
 from needle.model import Needle, NeedleConfig
 
 
