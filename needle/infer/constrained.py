@@ -69,14 +69,19 @@ def _grammar_error(schema: dict, lenient: bool = False) -> str:
     return llguidance.LLMatcher.validate_grammar(_grammar(schema, lenient))
 
 
-class CallGrammar:
-    """One request's grammar state over the vocabulary: allowed next tokens, forced tokens, consumption."""
+NAME_OPENING = b'{"name":"'
 
-    def __init__(self, matcher: llguidance.LLMatcher, warnings: list[str]):
-        self.matcher, self.warnings = matcher, warnings
+
+class CallGrammar:
+    """One request's grammar state over the vocabulary: allowed next tokens, forced tokens, consumption,
+    and the answer's bytes so far (to tell when a tool name comes next, and to end the list early)."""
+
+    def __init__(self, matcher: llguidance.LLMatcher, lltok: llguidance.LLTokenizer, warnings: list[str]):
+        self.matcher, self.lltok, self.warnings = matcher, lltok, warnings
+        self.text = b""
 
     def copy(self) -> "CallGrammar":
-        return CallGrammar(self.matcher.deep_copy(), list(self.warnings))
+        return CallGrammar(self.matcher.deep_copy(), self.lltok, list(self.warnings))
 
     def fill_mask(self, row: torch.Tensor) -> None:
         """Write the allowed-token bitmask (int32, vocab/32 words, bit i of word w = token 32w + i) into row."""
@@ -85,6 +90,18 @@ class CallGrammar:
     def consume(self, tokens: list[int]) -> None:
         if not self.matcher.consume_tokens(tokens):
             raise RuntimeError(f"grammar rejected tokens {tokens}: {self.matcher.get_error()}")
+        self.text += self.lltok.decode_bytes(tokens)
+
+    @property
+    def at_name(self) -> bool:
+        """True when the next tokens are a tool name."""
+        return self.text.endswith(NAME_OPENING)
+
+    def closed_before_this_call(self) -> list[int]:
+        """Tokens of the answer with the call being started dropped and the list closed: '[' -> '[]',
+        '[{...},' -> '[{...}]'. For ending an answer when the model wants a tool that is not offered."""
+        head = self.text[:self.text.rfind(NAME_OPENING)].rstrip(b",")
+        return self.lltok.tokenize_bytes(head + b"]")
 
     def forced(self) -> list[int]:
         """Tokens the grammar now allows exactly one way (JSON punctuation, the rest of a name or key)."""
@@ -124,7 +141,7 @@ class Grammars:
         unimplemented keywords such as uniqueItems skipped; then pattern/format dropped; then free arguments."""
         matcher = self._matcher(calls_schema(tools))
         if not matcher.is_error():
-            return CallGrammar(matcher, [])
+            return CallGrammar(matcher, self.lltok, [])
         arguments, warnings = {}, []
         for t in tools:
             error = _grammar_error(calls_schema([t]))
@@ -144,7 +161,7 @@ class Grammars:
         matcher = self._matcher(calls_schema(tools, arguments), lenient=True)
         if matcher.is_error():
             raise ValueError(f"the offered tools' grammar does not compile: {matcher.get_error()}")
-        return CallGrammar(matcher, warnings)
+        return CallGrammar(matcher, self.lltok, warnings)
 
 
 def allowed_from_bitmask(bitmask: torch.Tensor, vocab_size: int) -> torch.Tensor:

@@ -105,12 +105,25 @@ class DecodeStats:
     decoder_calls: int = 0
     sampled: int = 0
     forced: int = 0
+    abstained: int = 0  # answers ended because the model wanted a tool that is not offered
     grammar_s: float = 0.0  # time spent computing masks and forced tokens
     failures: list[str] = field(default_factory=list)
 
 
-def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask, stats: DecodeStats) -> list[int]:
-    """Greedy next tokens for the given batch rows; with grammars, only allowed tokens, and only their logits."""
+ABSTAIN = -1  # _choose's answer for a row whose model wants a tool that is not offered
+
+
+def _offered_mass(engine: Engine, h: torch.Tensor, allowed: torch.Tensor) -> float:
+    """The probability the model gives to the allowed tokens, h (d,) and allowed (vocab,)."""
+    return float(torch.softmax(engine.logits(h[None])[0], -1)[allowed].sum())
+
+
+def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask, stats: DecodeStats,
+            abstain_below: float = 0.0) -> list[int]:
+    """Greedy next tokens for the given batch rows; with grammars, only allowed tokens, and only their logits.
+
+    Where a tool name comes next and the model puts less than `abstain_below` of its probability on the
+    offered names, it wants a tool that is not offered: ABSTAIN (the grammar would force a wrong call)."""
     hs = h if len(rows) == h.shape[0] else h[rows]
     if grammars is None:
         return engine.logits(hs).argmax(-1).tolist()
@@ -128,8 +141,14 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
     vocab_rows = union.nonzero().squeeze(1)
     if len(vocab_rows) <= engine.cfg.vocab_size // 8:  # few allowed: logits for those rows only
         logits = engine.logits(hs, vocab_rows).masked_fill_(~allowed[:, vocab_rows], float("-inf"))
-        return vocab_rows[logits.argmax(-1)].tolist()
-    return engine.logits(hs).masked_fill_(~allowed, float("-inf")).argmax(-1).tolist()
+        chosen = vocab_rows[logits.argmax(-1)].tolist()
+    else:
+        chosen = engine.logits(hs).masked_fill_(~allowed, float("-inf")).argmax(-1).tolist()
+    for j, b in enumerate(rows):
+        g = grammars[b]
+        if abstain_below and g is not None and g.at_name and _offered_mass(engine, hs[j], allowed[j]) < abstain_below:
+            chosen[j] = ABSTAIN
+    return chosen
 
 
 def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
@@ -152,7 +171,7 @@ def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
 
 def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_new: int, eos_id: int,
                   pad_id: int, grammars: list | None = None, stats: DecodeStats | None = None,
-                  teacher: list[list[int]] | None = None) -> list[list[int]]:
+                  teacher: list[list[int]] | None = None, abstain_below: float = 0.0) -> list[list[int]]:
     """Greedy decoding on the fast engine; returns each row's new tokens (ending in eos unless cut at max_new).
 
     With `grammars` (one CallGrammar per row, or None for free text) every answer follows its tools'
@@ -160,7 +179,8 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
     decoder in one call (jump-forward); rows of a batch share positions, so there forced tokens go one per
     step, still without logits.
     `teacher` (benchmarks): each row's answer tokens, taken instead of the argmax after the same work, so
-    random weights cost what a model that answers exactly that would."""
+    random weights cost what a model that answers exactly that would. `abstain_below`: see `_choose`; such
+    an answer keeps the calls before the unwanted one (often none: `[]`)."""
     stats = stats if stats is not None else DecodeStats()
     B, P = prefix.shape
     limit = engine.cfg.max_decoder_len - P + 1  # the last token is predicted from position max_decoder_len - 1
@@ -176,8 +196,12 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
     while True:
         need = [b for b in range(B) if not done[b] and not queue[b]]
         if need:
-            for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats)):
+            for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats, abstain_below)):
                 stats.sampled += 1
+                if token == ABSTAIN and teacher is None:
+                    out[b], done[b] = grammars[b].closed_before_this_call() + [eos_id], True
+                    stats.abstained += 1
+                    continue
                 if teacher is not None:
                     token = teacher[b][len(out[b])] if len(out[b]) < len(teacher[b]) else eos_id
                 grammar = grammars[b] if grammars else None

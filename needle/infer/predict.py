@@ -24,6 +24,9 @@ from needle.model.checkpoint import CheckpointError, load_model
 from needle.tokenizer import Tokenizer
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model"
+# Under the grammar, a model that wants a tool that is not offered would be forced into a wrong call; when
+# it puts less than this share of its probability on the offered names, the answer ends there instead.
+ABSTAIN_BELOW = 0.5
 
 
 @dataclass
@@ -72,7 +75,8 @@ def _invalid_calls(calls: list[dict], tools: list[Tool]) -> list[str]:
 
 class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", max_new_tokens: int = 256,
-                 batch_size: int = 32, weights: str = "int8", grammar: bool = True):
+                 batch_size: int = 32, weights: str = "int8", grammar: bool = True,
+                 abstain_below: float = ABSTAIN_BELOW):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -82,6 +86,7 @@ class Predictor:
         self.engine = Engine(self.model, weights) if on_cpu else None
         self.grammars = Grammars(self.tok) if grammar and on_cpu else None
         self.stats = DecodeStats()  # accumulated over every predict() call
+        self.abstain_below = abstain_below
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
         results: list[Prediction | None] = [None] * len(requests)
@@ -110,7 +115,7 @@ class Predictor:
         grammars = [self._grammar(t) for t in tools] if self.grammars else None
         if self.engine is not None:
             rows = generate_fast(self.engine, enc_ids, enc_mask, prefix, self.max_new_tokens, self.tok.eos_id,
-                                 self.tok.pad_id, grammars, self.stats)
+                                 self.tok.pad_id, grammars, self.stats, abstain_below=self.abstain_below)
         else:
             rows = generate(self.model, enc_ids.to(self.device), enc_mask.to(self.device), prefix.to(self.device),
                             self.max_new_tokens, self.tok.eos_id, self.tok.pad_id).tolist()

@@ -7,12 +7,15 @@ import json
 
 import jsonschema
 import pytest
+import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from needle.data.format import complete_calls
 from needle.data.schema import Tool, parse_tools
 from needle.infer.constrained import Grammars, calls_schema, closed
+from needle.infer.engine import Engine
+from needle.infer.generate import DecodeStats, generate_fast, pad_batch
 from needle.infer.predict import Predictor
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
@@ -123,3 +126,29 @@ def test_complete_calls_keeps_finished_calls_of_a_cut_answer():
     assert complete_calls('[{"name":"a","arguments":{}},{"name":"b","argu') == [{"name": "a", "arguments": {}}]
     assert complete_calls('[{"name":"a","arguments":{"x":"unfinished') == []
     assert complete_calls("") == []
+
+
+def test_ending_the_list_before_an_unwanted_call(tok):
+    tools = parse_tools([{"name": "f", "description": "", "parameters": {"type": "object", "properties": {}}}])
+    g = Grammars(tok).for_tools(tools)
+    g.consume(tok.encode('[{"name":"'))
+    assert g.at_name and tok.decode(g.closed_before_this_call()) == "[]"
+    g = Grammars(tok).for_tools(tools)
+    g.consume(tok.encode('[{"name":"f","arguments":{}},{"name":"'))
+    assert g.at_name and tok.decode(g.closed_before_this_call()) == '[{"name":"f","arguments":{}}]'
+
+
+@pytest.mark.parametrize("threshold, abstains", [(1.01, True), (0.0, False)])
+def test_abstaining_when_the_offered_names_get_too_little_probability(tiny_model, tok, threshold, abstains):
+    # a grammar already at a tool name; any probability mass is below 1.01 and none below 0
+    tools = parse_tools([{"name": "f", "description": "", "parameters": {"type": "object", "properties": {}}}])
+    g = Grammars(tok).for_tools(tools)
+    g.consume(tok.encode('[{"name":"'))
+    stats = DecodeStats()
+    ids, mask = pad_batch([tok.encode("call f")], tok.pad_id)
+    out = generate_fast(Engine(tiny_model, "fp32"), ids, mask, torch.tensor([[tok.eos_id, tok.tool_call_id]]), 20,
+                        tok.eos_id, tok.pad_id, [g], stats, abstain_below=threshold)[0]
+    if abstains:
+        assert tok.decode(out[:-1]) == "[]" and out[-1] == tok.eos_id and stats.abstained == 1
+    else:
+        assert tok.decode(out).startswith('f","arguments":{}}') and stats.abstained == 0
