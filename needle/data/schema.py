@@ -222,6 +222,17 @@ def validate_call(call: Call, tools: list[Tool], where: str = "", path: str = "c
         raise DataError(where, f"{path}.arguments{'.' + loc if loc else ''}", error.message)
 
 
+def call_problems(calls: list[dict], tools: list[Tool]) -> list[str]:
+    """What is wrong with generated calls ({"name", "arguments"} dicts) against the offered tools; [] if nothing."""
+    problems = []
+    for i, c in enumerate(calls):
+        try:
+            validate_call(Call(c["name"], c["arguments"]), tools, path=f"call {i}")
+        except DataError as e:
+            problems.append(str(e))
+    return problems
+
+
 def parse_query(value: Any, where: str = "") -> str:
     if not isinstance(value, str):
         raise DataError(where, "query", f"must be a string, got {type(value).__name__}")

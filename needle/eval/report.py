@@ -26,7 +26,7 @@ def heldout_tables(results: dict, markdown: bool = False) -> str:
     rows = [[split, str(r["n"])] + [_pct(r[k]) for k, _ in HELDOUT_COLS] for split, r in results.items()]
     parts = ["Held-out generalisation (%):", _table(header, rows, markdown)]
     if all("validity" in r for r in results.values()):
-        parts.append("; ".join(f"{split}: {_validity(r['validity']).rstrip('; ')}" for split, r in results.items()))
+        parts.append("; ".join(f"{split}: {_validity(r['validity'])}" for split, r in results.items()))
     for key, title in (("by_call_type", "call type"), ("by_tools_offered", "tools offered")):
         keys = list(dict.fromkeys(k for r in results.values() for k in r[key]))
         if key == "by_tools_offered":
@@ -45,11 +45,11 @@ def bfcl_tables(results: dict, markdown: bool = False) -> str:
         "BFCL v4 single-turn categories:", _table(["category", "n", "correct", "accuracy %"], rows, markdown),
         "Aggregates (always answering [] scores 33.3 on the overall mean: read AST and irrelevance together):",
         _table(["aggregate", "%"], arows, markdown),
-        f"outputs that failed to parse: {results['failed_to_parse']}; {_validity(results.get('validity'))}"
-        f"wall time {results['seconds']} s"])
+        "; ".join(filter(None, [f"outputs that failed to parse: {results['failed_to_parse']}",
+                                _validity(results.get("validity")), f"wall time {results['seconds']} s"]))])
 
 
 def _validity(v: dict | None) -> str:
     if not v:
         return ""
-    return f"answers valid against the offered schemas: {v['schema_valid']} of {v['n']}; "
+    return f"answers valid against the offered schemas: {v['schema_valid']} of {v['n']}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from needle.data.schema import Call, DataError, Tool, read_jsonl_meta, validate_call
+from needle.data.schema import Tool, call_problems, read_jsonl_meta
 from needle.eval.heldout import score_split
 
 HELDOUT_SPLITS = ("unseen_tools", "unseen_phrasing", "unseen_domains")
@@ -103,19 +103,9 @@ def _parse_line(line: str) -> tuple[list[dict], bool]:
     return [{"name": c["name"], "arguments": c.get("arguments") or {}} for c in calls], True
 
 
-def schema_valid(calls: list[dict], tools: list[Tool]) -> bool:
-    """Every call names an offered tool and its arguments validate against that tool's JSON Schema."""
-    try:
-        for c in calls:
-            validate_call(Call(c["name"], c["arguments"]), tools)
-    except DataError:
-        return False
-    return True
-
-
 def validity(preds: list[tuple[list[dict], bool]], items: list[Item]) -> dict:
     """How many answers parsed and followed the offered schemas, of all items."""
-    valid = sum(ok and schema_valid(calls, it.tools) for (calls, ok), it in zip(preds, items))
+    valid = sum(ok and not call_problems(calls, it.tools) for (calls, ok), it in zip(preds, items))
     return {"n": len(items), "parsed": sum(ok for _, ok in preds), "schema_valid": valid}
 
 

@@ -46,9 +46,10 @@ class TypicalQuery:
     def __init__(self, tok, max_encoder_len: int, path: Path = QUERY_FILE):
         d = json.loads(path.read_text())
         self.tok, self.query, self.tools = tok, d["query"], parse_tools(d["tools"], where=str(path))
-        self.answer = [c.to_dict() for c in parse_calls(d["answer"], where=str(path))]
+        calls = parse_calls(d["answer"], where=str(path))
+        self.answer = [c.to_dict() for c in calls]
         self.enc = encode_prompt(tok, self.query, self.tools, max_encoder_len).ids
-        self.answer_ids = encode_answer(tok, parse_calls(d["answer"]))[0] + [tok.eos_id]
+        self.answer_ids = encode_answer(tok, calls)[0] + [tok.eos_id]
         self.prefix = torch.tensor([decoder_prefix(tok)])
 
     def inputs(self, batch: int = 1):

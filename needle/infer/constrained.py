@@ -164,7 +164,9 @@ class Grammars:
         return CallGrammar(matcher, self.lltok, warnings)
 
 
+_SHIFTS = torch.arange(32, dtype=torch.int32)
+
+
 def allowed_from_bitmask(bitmask: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """(B, vocab/32) int32 bitmask -> (B, vocab) bool."""
-    shifts = torch.arange(32, dtype=torch.int32)
-    return ((bitmask.unsqueeze(-1) >> shifts) & 1).bool().view(bitmask.shape[0], -1)[:, :vocab_size]
+    return ((bitmask.unsqueeze(-1) >> _SHIFTS) & 1).bool().view(bitmask.shape[0], -1)[:, :vocab_size]

@@ -7,7 +7,6 @@ the inference engine (needle/infer/engine.py) under the tools' grammars, with ju
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -106,7 +105,6 @@ class DecodeStats:
     sampled: int = 0
     forced: int = 0
     abstained: int = 0  # answers ended because the model wanted a tool that is not offered
-    grammar_s: float = 0.0  # time spent computing masks and forced tokens
     failures: list[str] = field(default_factory=list)
 
 
@@ -127,14 +125,12 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
     hs = h if len(rows) == h.shape[0] else h[rows]
     if grammars is None:
         return engine.logits(hs).argmax(-1).tolist()
-    t0 = time.perf_counter()
     for j, b in enumerate(rows):
         if grammars[b] is None:  # a row without a grammar: every token allowed
             bitmask[j].fill_(-1)
         else:
             grammars[b].fill_mask(bitmask[j])
     allowed = allowed_from_bitmask(bitmask[:len(rows)], engine.cfg.vocab_size)
-    stats.grammar_s += time.perf_counter() - t0
     union = allowed.any(0)
     if not bool(union.any()):  # every row's grammar failed; _advance ends them
         return [0] * len(rows)
@@ -154,7 +150,6 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
 def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
     """Feed a chosen token to the grammar; returns it plus every token the grammar now forces (and <eos>
     once the answer is complete)."""
-    t0 = time.perf_counter()
     try:
         grammar.consume([token])
         forced = grammar.forced()
@@ -164,9 +159,7 @@ def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
         stats.failures.append(str(e))
         return [eos_id]
     stats.forced += len(forced)
-    tail = [eos_id] if grammar.finished else []
-    stats.grammar_s += time.perf_counter() - t0
-    return [token] + forced + tail
+    return [token] + forced + ([eos_id] if grammar.finished else [])
 
 
 def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_new: int, eos_id: int,

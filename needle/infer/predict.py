@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from needle.data.format import ToolsTooLong, complete_calls, decoder_prefix, encode_prompt, parse_answer
-from needle.data.schema import Call, DataError, Tool, validate_call
+from needle.data.schema import Tool, call_problems
 from needle.infer.constrained import Grammars
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
@@ -61,16 +61,6 @@ def random_checkpoint(preset: str) -> str:
     path = Path(tempfile.mkdtemp(prefix="needle-random-")) / preset
     save_checkpoint(path, Needle(NeedleConfig.from_name(preset)), default_tokenizer_path(), {"note": "random weights"})
     return str(path)
-
-
-def _invalid_calls(calls: list[dict], tools: list[Tool]) -> list[str]:
-    problems = []
-    for i, c in enumerate(calls):
-        try:
-            validate_call(Call(c["name"], c["arguments"]), tools, path=f"call {i}")
-        except DataError as e:
-            problems.append(str(e))
-    return problems
 
 
 class Predictor:
@@ -141,5 +131,5 @@ class Predictor:
                 warnings.append(f"kept the {len(calls)} complete call(s) before the cut")
         if calls is None:
             return Prediction([], text, parsed=False, warnings=warnings, valid=False)
-        problems = _invalid_calls(calls, tools)
+        problems = call_problems(calls, tools)
         return Prediction(calls, text, warnings=warnings + problems, valid=not problems)

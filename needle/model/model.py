@@ -206,27 +206,12 @@ class Needle(nn.Module):
         S = enc_ids.shape[1]
         if S > self.cfg.max_encoder_len:
             raise ValueError(f"encoder input has {S} tokens, more than max_encoder_len={self.cfg.max_encoder_len}")
-        # The encoder's blocks may run in a lower precision than the rest (`encoder_in`): its input follows
-        # them, its output comes back in the embedding's dtype for the decoder.
-        x = self.embed_tokens(enc_ids).to(self.encoder_dtype)
+        x = self.embed_tokens(enc_ids)
         attn_mask = enc_mask[:, None, None, :]  # (B, 1, 1, S): every query sees the real keys
         cos, sin = self.rope_cos[:S], self.rope_sin[:S]
         for block in self.encoder:
             x = block(x, cos, sin, attn_mask)
-        return self.encoder_norm(x.to(self.embed.weight.dtype))
-
-    @property
-    def encoder_dtype(self) -> torch.dtype:
-        return self.encoder[0].attn.gate.dtype if len(self.encoder) else self.embed.weight.dtype
-
-    def encoder_in(self, dtype: torch.dtype) -> "Needle":
-        """Cast the encoder's blocks (not the shared embedding, not the decoder) to `dtype`; returns self.
-
-        For inference on CPUs with bf16 units: the encoder (prefill, most of a query's work) runs faster in
-        bf16, while the decoder's one-token matmuls run faster in fp32."""
-        for block in self.encoder:
-            block.to(dtype)
-        return self
+        return self.encoder_norm(x)
 
     def cross_kv(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         # The pre-norm of a cross-attention sublayer applies to the decoder stream (queries); the memory
