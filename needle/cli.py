@@ -157,7 +157,7 @@ def predict(checkpoint: str = "", batch_size: int = 32, weights: str = "int8", n
 
 def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, shard: str = "0/1",
                   workers: int = 0, split: str = "train", mix: str = "", sources: str = "", max_tools: int = 10,
-                  max_tool_chars: int = 2800, heldout: int = 0, teacher: str = "", model: str = "",
+                  max_tool_chars: int = 2800, respell_p: float = 0.0, heldout: int = 0, teacher: str = "", model: str = "",
                   base_url: str = "", tools: str = "", paraphrase: str = "", invent_domains: str = "",
                   batch_size: int = 25, concurrency: int = 4, requests_per_minute: float = 0.0,
                   temperature: float = 1.0, timeout: float = 120.0, api_key_env: str = "") -> None:
@@ -176,6 +176,7 @@ def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, sha
     sources: tool-source weights, e.g. handwritten=0.5,invented=0.2,catalogue=0.3
     max_tools: most tools offered per example
     max_tool_chars: distractors stop at this many characters of tool JSON (~4 per token; the encoder holds 1024)
+    respell_p: share of examples whose tool names and argument keys are respelled (set_lights -> lights.set)
     heldout: write the three held-out splits with this many examples each
     teacher: openai or gemini: distil from a teacher model instead of the offline generator
     model: the teacher's model name
@@ -203,7 +204,7 @@ def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, sha
         return
     cfg = GenConfig(split=split, seed=seed, mix={**DEFAULT_MIX, **parse_weights(mix)},
                     sources={**DEFAULT_SOURCES, **parse_weights(sources)}, max_tools=max_tools,
-                    max_tool_chars=max_tool_chars)
+                    max_tool_chars=max_tool_chars, respell_p=respell_p)
     rec = write_dataset(cfg, num_samples, output, shard=parse_shard(shard), workers=workers)
     print(f"{rec['output']}: {rec['examples']} examples in {rec['seconds']} s "
           f"({rec['examples'] / max(rec['seconds'], 1e-9):.0f}/s); config and counts in {rec['output']}.config.json")

@@ -17,6 +17,7 @@ from pathlib import Path
 from needle.data.banks import SPLITS, build_bank
 from needle.data.noise import add_fillers, dress, garble, render
 from needle.data.phrasing import SLOT, Phraser, free_text, generic_ok, load_phrasing
+from needle.data.respell import respell
 from needle.data.slots import ToolSpec
 from needle.data.values import load_pools
 
@@ -60,6 +61,7 @@ class GenConfig:
     max_tools: int = 10
     confusable_p: float = 0.5  # how often look-alikes of the needed tools are among the distractors
     max_tool_chars: int = 2800  # distractors stop here (~700 tokens), leaving the 1024-token encoder room
+    respell_p: float = 0.0  # share of examples whose tool names (and keys) are respelled (needle/data/respell.py)
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -69,6 +71,8 @@ class GenConfig:
             if unknown or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
                 raise ValueError(f"{label}: weights must be >= 0 over {sorted(known)} with a positive total, "
                                  f"got {weights}")
+        if not 0 <= self.respell_p <= 1:
+            raise ValueError(f"respell_p must be in 0..1, got {self.respell_p}")
         if not 1 <= self.max_tools <= 64:
             raise ValueError(f"max_tools must be in 1..64, got {self.max_tools}")
 
@@ -132,6 +136,8 @@ class Generator:
                 continue
             example = {"query": query, "tools": tools, "answers": answers, "meta": {"type": kind_made}}
             if self.valid(example):
+                if tools and self.cfg.respell_p and rng.random() < self.cfg.respell_p:
+                    example = respell(rng, example)
                 return example
         raise RuntimeError(f"could not make a valid {kind!r} example in 50 draws (split {self.cfg.split})")
 
