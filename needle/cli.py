@@ -155,10 +155,10 @@ def predict(checkpoint: str = "", batch_size: int = 32, weights: str = "int8", n
             print(json.dumps(pred.calls if pred else [], ensure_ascii=False), flush=True)
 
 
-def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, shard: str = "0/1",
-                  workers: int = 0, split: str = "train", mix: str = "", sources: str = "", max_tools: int = 10,
-                  max_tool_chars: int = 2800, respell_p: float = 0.0, heldout: int = 0, teacher: str = "", model: str = "",
-                  base_url: str = "", tools: str = "", paraphrase: str = "", invent_domains: str = "",
+def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, shard: str = "0/1", workers: int = 0,
+                  split: str = "train", mix: str = "", sources: str = "", max_tools: int = 10,
+                  max_tool_chars: int = 2800, respell_p: float = 0.0, heldout: int = 0, teacher: str = "",
+                  model: str = "", base_url: str = "", tools: str = "", paraphrase: str = "", invent_domains: str = "",
                   batch_size: int = 25, concurrency: int = 4, requests_per_minute: float = 0.0,
                   temperature: float = 1.0, timeout: float = 120.0, api_key_env: str = "") -> None:
     """Make tool-call training data: offline from the built-in generator, or distilled from a teacher model.
@@ -202,9 +202,8 @@ def generate_data(*, output: str, num_samples: int = 100_000, seed: int = 0, sha
         for rec in write_heldout(output, heldout, seed=seed, workers=workers):
             print(f"{rec['output']}: {rec['examples']} examples in {rec['seconds']} s")
         return
-    cfg = GenConfig(split=split, seed=seed, mix={**DEFAULT_MIX, **parse_weights(mix)},
-                    sources={**DEFAULT_SOURCES, **parse_weights(sources)}, max_tools=max_tools,
-                    max_tool_chars=max_tool_chars, respell_p=respell_p)
+    cfg = GenConfig(split=split, seed=seed, mix={**DEFAULT_MIX, **parse_weights(mix)}, max_tools=max_tools,
+                    sources={**DEFAULT_SOURCES, **parse_weights(sources)}, max_tool_chars=max_tool_chars, respell_p=respell_p)
     rec = write_dataset(cfg, num_samples, output, shard=parse_shard(shard), workers=workers)
     print(f"{rec['output']}: {rec['examples']} examples in {rec['seconds']} s "
           f"({rec['examples'] / max(rec['seconds'], 1e-9):.0f}/s); config and counts in {rec['output']}.config.json")
