@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from needle.data.schema import parse_tools
 from needle.infer.predict import DEFAULT_CHECKPOINT, Predictor
 from needle.model.checkpoint import load_model
 
@@ -30,12 +31,11 @@ def test_shipped_weights_are_compact_and_the_26m_preset():
     ("tell me a joke", []),
 ])
 def test_shipped_model_answers(predictor, query, expected):
-    from needle.data.schema import parse_tools
     pred = predictor.predict([(query, parse_tools(TOOLS))])[0]
     assert pred.calls == expected and pred.valid
 
 
-def test_needle_run_uses_the_shipped_model_by_default(tmp_path):
+def test_needle_run_uses_the_shipped_model_by_default():
     res = subprocess.run(["needle", "run", "set a timer for 10 minutes", "--tools", "examples/home_tools.json"],
                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parent.parent)
     assert res.returncode == 0, res.stderr

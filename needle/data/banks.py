@@ -17,6 +17,7 @@ from pathlib import Path
 
 from needle.data.handwritten import Domain, load_handwritten
 from needle.data.phrasing import generic_ok
+from needle.data.respell import spell
 from needle.data.slots import ToolSpec
 
 POOLS = Path(__file__).with_name("pools")
@@ -26,17 +27,6 @@ SPLITS = ("train", "unseen_tools", "unseen_phrasing", "unseen_domains")
 
 def _held(key: str, every: int) -> bool:
     return zlib.crc32(key.encode()) % every == 0
-
-
-def _convention(words: list[str], style: str) -> str:
-    if style == "snake":
-        return "_".join(words)
-    if style == "kebab":
-        return "-".join(words)
-    if style == "dotted":  # object first: lights.set
-        return ".".join(["_".join(words[1:]), words[0]]) if len(words) > 1 else words[0]
-    cap = "".join(w.capitalize() for w in words)
-    return cap if style == "pascal" else cap[0].lower() + cap[1:]
 
 
 def _invent_one(obj: dict, verb: str, style: str, data: dict) -> ToolSpec:
@@ -49,12 +39,12 @@ def _invent_one(obj: dict, verb: str, style: str, data: dict) -> ToolSpec:
     keep = names[:rng.randint(1, min(5, len(names)))]
     props, keyed = {}, {}
     for p in keep:
-        key = _convention(p.split("_"), "camel" if style in ("camel", "pascal") else "snake")
+        key = spell(p.split("_"), "camel" if style in ("camel", "pascal") else "snake")
         keyed[p] = key
         props[key] = {**data["params"][p]["schema"], "description": rng.choice(data["params"][p]["desc"])}
     required = [keyed[p] for p in keep[:rng.randint(0 if verb in ("list", "search", "export") else 1, len(keep))]]
     params = {"type": "object", "properties": props, "required": required}
-    name = _convention([verb, *noun.split()], style)
+    name = spell([verb, *noun.split()], style)
     return ToolSpec(name, desc, params, domain=obj["domain"], source="invented")
 
 

@@ -25,6 +25,7 @@ def words(name: str) -> list[str]:
 
 
 def spell(parts: list[str], style: str) -> str:
+    """Words joined in a naming convention (also how the invented tools of banks.py are named)."""
     if style == "snake":
         return "_".join(parts)
     if style == "upper_snake":
