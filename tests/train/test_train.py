@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,10 +13,12 @@ from needle.data.procedural import generate_examples
 from needle.data.schema import write_jsonl
 from needle.model import checkpoint as ckpt_mod
 from needle.model.checkpoint import load_model, resolve_checkpoint, save_checkpoint
+from needle.model.config import NeedleConfig
 from needle.tokenizer import default_tokenizer_path
 from needle.train.config import TrainConfig, load_config, parse_override
 from needle.train.loop import train
 from needle.train.optim import wsd_lr
+from needle.train.stream import gen_config
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +88,16 @@ def test_config_files_and_overrides(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "missing.toml")
 
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_run_configs_are_valid(path):
+    """Every run config in configs/ parses, names a real preset and, when it generates data, a valid generator."""
+    cfg = load_config(path)
+    assert NeedleConfig.from_name(cfg.preset, **cfg.model).vocab_size > 0
+    if cfg.generate:
+        gen_config(cfg.generate)
+    assert cfg.time_limit_s or cfg.max_steps < 1_000_000, "an open-ended run needs a time limit"
 
 def test_wsd_schedule():
     lrs = [wsd_lr(s, 100, 1.0, 10, 0.2) for s in range(100)]
