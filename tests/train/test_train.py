@@ -89,7 +89,6 @@ def test_config_files_and_overrides(tmp_path):
         load_config(tmp_path / "missing.toml")
 
 
-
 @pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "configs").glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_run_configs_are_valid(path):
     """Every run config in configs/ parses, names a real preset and, when it generates data, a valid generator."""
@@ -98,6 +97,7 @@ def test_shipped_run_configs_are_valid(path):
     if cfg.generate:
         gen_config(cfg.generate)
     assert cfg.time_limit_s or cfg.max_steps < 1_000_000, "an open-ended run needs a time limit"
+
 
 def test_wsd_schedule():
     lrs = [wsd_lr(s, 100, 1.0, 10, 0.2) for s in range(100)]
