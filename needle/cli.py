@@ -253,10 +253,9 @@ def data(action: str, file: str, token_sample: int = 2000, json_out: bool = Fals
 
 
 def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: str = "", categories: str = "",
-             limit: int = 0,
-             data: str = "data/heldout", batch_size: int = 32, max_new_tokens: int = 256, output: str = "",
-             markdown: bool = False, device: str = "cpu", label: str = "", weights: str = "int8",
-             no_grammar: bool = False) -> None:
+             limit: int = 0, data: str = "data/heldout", batch_size: int = 32, max_new_tokens: int = 256,
+             output: str = "", markdown: bool = False, device: str = "cpu", label: str = "", weights: str = "int8",
+             no_grammar: bool = False, no_grounding: bool = False) -> None:
     """Score a checkpoint, or any predictor command, on BFCL or on the held-out generalisation splits.
 
     suite: bfcl (Berkeley Function Calling Leaderboard v4 single-turn; needs `pip install --no-deps
@@ -275,6 +274,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     label: the model's name in the results file (default: the checkpoint path or predictor command)
     weights: int8 (decoder and head int8, encoder bf16: fastest), bf16, or fp32 (the model's own maths)
     no_grammar: decode without the tools' grammar (answers may then not parse or not match the schemas)
+    no_grounding: no copy bias toward the request's words, keep optional arguments it does not contain
     """
     import datetime
     from needle.eval import report
@@ -287,7 +287,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
             _die(f"--device {device}: no CUDA GPU is available here; use --device cpu")
     runner = (CommandRunner(predictor) if predictor else
               ModelRunner(checkpoint or None, batch_size, max_new_tokens, preset=preset, device=device,
-                          weights=weights, grammar=not no_grammar))
+                          weights=weights, grammar=not no_grammar, grounding=not no_grounding))
     if suite == "bfcl":
         try:
             import bfcl_eval  # noqa: F401

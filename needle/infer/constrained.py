@@ -76,12 +76,14 @@ class CallGrammar:
     """One request's grammar state over the vocabulary: allowed next tokens, forced tokens, consumption,
     and the answer's bytes so far (to tell when a tool name comes next, and to end the list early)."""
 
-    def __init__(self, matcher: llguidance.LLMatcher, lltok: llguidance.LLTokenizer, warnings: list[str]):
-        self.matcher, self.lltok, self.warnings = matcher, lltok, warnings
+    def __init__(self, matcher: llguidance.LLMatcher, lltok: llguidance.LLTokenizer, warnings: list[str],
+                 pieces: list[bytes]):
+        self.matcher, self.lltok, self.warnings, self.pieces = matcher, lltok, warnings, pieces
         self.text = b""
+        self.query = b""  # the request's bytes, for the copy bias (needle/infer/copying.py); b"": no bias
 
     def copy(self) -> "CallGrammar":
-        return CallGrammar(self.matcher.deep_copy(), self.lltok, list(self.warnings))
+        return CallGrammar(self.matcher.deep_copy(), self.lltok, list(self.warnings), self.pieces)
 
     def fill_mask(self, row: torch.Tensor) -> None:
         """Write the allowed-token bitmask (int32, vocab/32 words, bit i of word w = token 32w + i) into row."""
@@ -120,6 +122,7 @@ class Grammars:
     def __init__(self, tok, cache_size: int = 64):
         self.lltok = llguidance.LLTokenizer(tok.to_str(with_metadata=False), n_vocab=tok.vocab_size,
                                             eos_token=tok.eos_id)
+        self.pieces = [self.lltok.decode_bytes([i]) for i in range(tok.vocab_size)]  # each token's bytes
         self.cache: OrderedDict[str, CallGrammar] = OrderedDict()
         self.cache_size = cache_size
 
@@ -141,7 +144,7 @@ class Grammars:
         unimplemented keywords such as uniqueItems skipped; then pattern/format dropped; then free arguments."""
         matcher = self._matcher(calls_schema(tools))
         if not matcher.is_error():
-            return CallGrammar(matcher, self.lltok, [])
+            return CallGrammar(matcher, self.lltok, [], self.pieces)
         arguments, warnings = {}, []
         for t in tools:
             error = _grammar_error(calls_schema([t]))
@@ -161,7 +164,7 @@ class Grammars:
         matcher = self._matcher(calls_schema(tools, arguments), lenient=True)
         if matcher.is_error():
             raise ValueError(f"the offered tools' grammar does not compile: {matcher.get_error()}")
-        return CallGrammar(matcher, self.lltok, warnings)
+        return CallGrammar(matcher, self.lltok, warnings, self.pieces)
 
 
 _SHIFTS = torch.arange(32, dtype=torch.int32)

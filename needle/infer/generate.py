@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from needle.infer.constrained import allowed_from_bitmask
+from needle.infer.copying import copy_biased_choice, open_value, used_numbers
 from needle.infer.engine import Engine
 from needle.model.model import KVCache, Needle
 
@@ -117,11 +118,12 @@ def _offered_mass(engine: Engine, h: torch.Tensor, allowed: torch.Tensor) -> flo
 
 
 def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask, stats: DecodeStats,
-            abstain_below: float = 0.0) -> list[int]:
+            abstain_below: float = 0.0, copy_bonus: float = 0.0) -> list[int]:
     """Greedy next tokens for the given batch rows; with grammars, only allowed tokens, and only their logits.
 
     Where a tool name comes next and the model puts less than `abstain_below` of its probability on the
-    offered names, it wants a tool that is not offered: ABSTAIN (the grammar would force a wrong call)."""
+    offered names, it wants a tool that is not offered: ABSTAIN (the grammar would force a wrong call).
+    Where an argument value is being written, `copy_bonus` favours tokens that copy the request."""
     hs = h if len(rows) == h.shape[0] else h[rows]
     if grammars is None:
         return engine.logits(hs).argmax(-1).tolist()
@@ -134,16 +136,22 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
     union = allowed.any(0)
     if not bool(union.any()):  # every row's grammar failed; _advance ends them
         return [0] * len(rows)
-    vocab_rows = union.nonzero().squeeze(1)
-    if len(vocab_rows) <= engine.cfg.vocab_size // 8:  # few allowed: logits for those rows only
-        logits = engine.logits(hs, vocab_rows).masked_fill_(~allowed[:, vocab_rows], float("-inf"))
-        chosen = vocab_rows[logits.argmax(-1)].tolist()
+    cols = union.nonzero().squeeze(1)
+    if len(cols) <= engine.cfg.vocab_size // 8:  # few allowed: logits for those rows only
+        logits = engine.logits(hs, cols).masked_fill_(~allowed[:, cols], float("-inf"))
     else:
-        chosen = engine.logits(hs).masked_fill_(~allowed, float("-inf")).argmax(-1).tolist()
+        cols = torch.arange(engine.cfg.vocab_size)
+        logits = engine.logits(hs).masked_fill_(~allowed, float("-inf"))
+    chosen = cols[logits.argmax(-1)].tolist()
     for j, b in enumerate(rows):
         g = grammars[b]
-        if abstain_below and g is not None and g.at_name and _offered_mass(engine, hs[j], allowed[j]) < abstain_below:
+        if g is None:
+            continue
+        if abstain_below and g.at_name and _offered_mass(engine, hs[j], allowed[j]) < abstain_below:
             chosen[j] = ABSTAIN
+        elif copy_bonus and g.query and (state := open_value(g.text)) is not None:
+            chosen[j] = int(cols[copy_biased_choice(logits[j], cols, state, g.query, g.pieces, copy_bonus,
+                                                        used_numbers(g.text))])
     return chosen
 
 
@@ -164,7 +172,8 @@ def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
 
 def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_new: int, eos_id: int,
                   pad_id: int, grammars: list | None = None, stats: DecodeStats | None = None,
-                  teacher: list[list[int]] | None = None, abstain_below: float = 0.0) -> list[list[int]]:
+                  teacher: list[list[int]] | None = None, abstain_below: float = 0.0,
+                  copy_bonus: float = 0.0) -> list[list[int]]:
     """Greedy decoding on the fast engine; returns each row's new tokens (ending in eos unless cut at max_new).
 
     With `grammars` (one CallGrammar per row, or None for free text) every answer follows its tools'
@@ -173,7 +182,8 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
     step, still without logits.
     `teacher` (benchmarks): each row's answer tokens, taken instead of the argmax after the same work, so
     random weights cost what a model that answers exactly that would. `abstain_below`: see `_choose`; such
-    an answer keeps the calls before the unwanted one (often none: `[]`)."""
+    an answer keeps the calls before the unwanted one (often none: `[]`). `copy_bonus`: see `_choose` (each
+    grammar's `query` is the text copied from)."""
     stats = stats if stats is not None else DecodeStats()
     B, P = prefix.shape
     limit = engine.cfg.max_decoder_len - P + 1  # the last token is predicted from position max_decoder_len - 1
@@ -189,7 +199,7 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
     while True:
         need = [b for b in range(B) if not done[b] and not queue[b]]
         if need:
-            for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats, abstain_below)):
+            for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats, abstain_below, copy_bonus)):
                 stats.sampled += 1
                 if token == ABSTAIN and teacher is None:
                     out[b], done[b] = grammars[b].closed_before_this_call() + [eos_id], True

@@ -1,0 +1,118 @@
+"""Copy bias: nudging argument values toward spans of the request while decoding under the grammar.
+
+Nine in ten argument values are copied from the request word for word (90% of strings, 86% of numbers in
+the held-out splits), and the small model's commonest error is a value that is almost copied ("Oslo" ->
+"O boat", 5 -> 53). Where a value is being written, the tokens among the model's top few that keep it a
+span of the request (starting at a word start, ending at a word end when the token closes it) get a fixed
+bonus on their logits. It is a nudge, not a rule: a value the request words differently (a date, a
+converted unit) is still written when the model is confident. Bytes throughout, case-sensitive.
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+
+_QUOTE, _BACKSLASH = 0x22, 0x5C
+_OPEN, _CLOSE = (0x7B, 0x5B), (0x7D, 0x5D)  # { [ and } ]
+_OBJ, _ARR, _COMMA, _COLON = 0x7B, 0x5B, 0x2C, 0x3A
+_NUMBER_TAIL = re.compile(rb"-?[0-9][0-9.eE+-]*$|-$")
+_NUMBER_CHARS = re.compile(rb"[0-9.eE+-]*")
+_QUERY_NUMBER = re.compile(rb"-?[0-9]*(?:\.[0-9]+)?")
+_ANSWER_NUMBER = re.compile(rb"(?<=[:\[,])(-?[0-9][0-9.eE+-]*)(?=[,}\]])")
+ARGUMENT_DEPTH = 3  # '[' of the answer, '{' of a call, '{' of its arguments
+
+
+def open_value(text: bytes) -> tuple[str, bytes] | None:
+    """What the compact JSON answer `text` is in the middle of writing, inside a call's arguments:
+    ("string", content so far), ("number", digits so far), ("start", b"") where a value begins, or None."""
+    stack, in_str, escaped, start, is_key, prev = [], False, False, 0, False, 0
+    for i, c in enumerate(text):
+        if in_str:
+            if escaped:
+                escaped = False
+            elif c == _BACKSLASH:
+                escaped = True
+            elif c == _QUOTE:
+                in_str, prev = False, c
+            continue
+        if c == _QUOTE:
+            in_str, start, is_key = True, i + 1, bool(stack) and stack[-1] == _OBJ and prev in (_OBJ, _COMMA)
+        elif c in _OPEN:
+            stack.append(c)
+        elif c in _CLOSE and stack:
+            stack.pop()
+        prev = c
+    if len(stack) < ARGUMENT_DEPTH:
+        return None
+    if in_str:
+        return None if is_key else ("string", text[start:])
+    number = _NUMBER_TAIL.search(text)
+    if number and number.start() > 0 and text[number.start() - 1] in (_COLON, _ARR, _COMMA):
+        return "number", number.group()
+    if text and (text[-1] == _COLON or (text[-1] in (_ARR, _COMMA) and stack[-1] == _ARR)):
+        return "start", b""
+    return None
+
+
+def _is_word(byte: int) -> bool:
+    return byte >= 0x80 or chr(byte).isalnum()
+
+
+def _string_span(value: bytes, closes: bool, query: bytes) -> bool:
+    """value occurs in the query starting at a word start (and, when it closes, ending at a word end)."""
+    if not value or _BACKSLASH in value:
+        return False
+    at = query.find(value)
+    while at >= 0:
+        end = at + len(value)
+        if (at == 0 or not _is_word(query[at - 1])) and (not closes or end == len(query) or not _is_word(query[end])):
+            return True
+        at = query.find(value, at + 1)
+    return False
+
+
+def _number_span(value: bytes, closes: bool, query: bytes, used: set[bytes]) -> bool:
+    """value begins (or, when it closes, is) a number of the query not yet used as a value of the answer."""
+    if not value.strip(b"-"):
+        return False
+    for m in re.finditer(rb"(?<![0-9.])" + re.escape(value), query):
+        whole = _QUERY_NUMBER.match(query, m.start()).group()
+        if whole not in used and (not closes or whole == value):
+            return True
+    return False
+
+
+def used_numbers(text: bytes) -> set[bytes]:
+    """The numbers the answer so far has written as complete values."""
+    return set(_ANSWER_NUMBER.findall(text))
+
+
+def continues_span(state: tuple[str, bytes], piece: bytes, query: bytes, used: set[bytes] = frozenset()) -> bool:
+    """True when appending token bytes `piece` keeps the value being written a span of the query."""
+    kind, so_far = state
+    if kind == "start":
+        if piece[:1] == b'"':
+            kind, piece = "string", piece[1:]
+        elif piece[:1].isdigit() or piece[:1] == b"-":
+            kind = "number"
+        else:
+            return False
+    if kind == "string":
+        closes = _QUOTE in piece
+        return _string_span(so_far + piece.split(b'"', 1)[0], closes, query)
+    digits = _NUMBER_CHARS.match(piece).group()
+    return _number_span(so_far + digits, len(digits) < len(piece), query, used)
+
+
+def copy_biased_choice(logits: torch.Tensor, candidates: torch.Tensor, state, query: bytes,
+                       pieces: list[bytes], bonus: float, used: set[bytes] = frozenset(), top_k: int = 8) -> int:
+    """The chosen position in `logits` (one row over `candidates`, masked with -inf): the argmax after adding
+    `bonus` to those of the top_k tokens that continue a span of the query."""
+    k = min(top_k, int(torch.isfinite(logits).sum()))
+    if k <= 1:
+        return int(logits.argmax())
+    values, positions = logits.topk(k)
+    scores = [float(v) + (bonus if continues_span(state, pieces[int(candidates[p])], query, used) else 0.0)
+              for v, p in zip(values, positions)]
+    return int(positions[max(range(k), key=scores.__getitem__)])

@@ -1,0 +1,129 @@
+"""Grounding at inference: the copy bias (which tokens continue a span of the request) and dropping optional
+arguments the request does not contain."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from needle.data.schema import parse_tools
+from needle.infer.copying import (
+    continues_span,
+    copy_biased_choice,
+    open_value,
+    used_numbers,
+)
+from needle.infer.predict import Predictor, drop_ungrounded_optional
+
+HOME_TOOLS = Path(__file__).resolve().parents[2] / "examples" / "home_tools.json"
+
+CALL = b'[{"name":"f","arguments":'
+
+
+@pytest.mark.parametrize("text, state", [
+    (CALL + b'{"city":"O', ("string", b"O")),
+    (CALL + b'{"city":', ("start", b"")),
+    (CALL + b'{"n":5', ("number", b"5")),
+    (CALL + b'{"n":-', ("number", b"-")),
+    (CALL + b'{"l":["a",', ("start", b"")),
+    (CALL + b'{"l":["a","b', ("string", b"b")),
+    (CALL + b'{"o":{"k":"v', ("string", b"v")),
+    (CALL + b'{"n":5,"', None),             # a key, not a value
+    (CALL + b'{"n":5,"ci', None),
+    (b'[{"name":"se', None),                # a tool name: the grammar's business
+    (b"[", None),
+    (CALL + b'{"s":"say \\"hi', ("string", b'say \\"hi')),
+    (CALL + b'{"s":"a"', None),             # the string just closed
+])
+def test_open_value(text, state):
+    assert open_value(text) == state
+
+
+QUERY = b"what's the weather in Oslo, and the gcd of 40 and 50 or 2.5"
+
+
+@pytest.mark.parametrize("state, piece, expected", [
+    (("string", b""), b"Os", True),
+    (("string", b""), b"slo", False),       # not at a word start
+    (("string", b"O"), b"slo", True),
+    (("string", b"O"), b" boat", False),
+    (("string", b"Oslo"), b'"}', True),     # closes at a word end
+    (("string", b"Os"), b'"}', False),      # would close mid-word
+    (("start", b""), b'"Os', True),
+    (("start", b""), b'"', False),          # an empty start says nothing yet
+    (("start", b""), b"4", True),
+    (("number", b"5"), b"3", False),        # 53 is not in the request
+    (("number", b"5"), b"0}", True),
+    (("number", b"4"), b",", False),        # 4 is only the start of 40
+    (("number", b"2"), b".5}", True),
+    (("start", b""), b"true", False),
+])
+def test_continues_span(state, piece, expected):
+    assert continues_span(state, piece, QUERY) is expected
+
+
+def test_numbers_already_used_get_no_bonus():
+    used = used_numbers(CALL + b'{"a":50,"b":[1,2],"c":"7"')
+    assert used == {b"50", b"1", b"2"}
+    assert not continues_span(("start", b""), b"5", QUERY, used)
+    assert continues_span(("start", b""), b"4", QUERY, used)
+
+
+def test_bonus_picks_a_copying_token_among_the_top_k_only():
+    pieces = [b"x", b"slo", b" boat", b"sl"]
+    candidates = torch.arange(4)
+    logits = torch.tensor([float("-inf"), 8.0, 10.0, 1.0])
+    state = ("string", b"O")
+    assert copy_biased_choice(logits, candidates, state, QUERY, pieces, bonus=0.0) == 2
+    assert copy_biased_choice(logits, candidates, state, QUERY, pieces, bonus=4.0) == 1
+    assert copy_biased_choice(logits, candidates, state, QUERY, pieces, bonus=1.0) == 2  # too far behind
+    assert copy_biased_choice(logits, candidates, state, QUERY, pieces, bonus=100.0, top_k=1) == 2
+
+
+GCD = {"name": "gcd", "description": "Greatest common divisor of two integers.",
+       "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                      "required": ["a", "b"]}}
+SURVEY = {"name": "create_survey", "description": "Create a survey and e-mail it.",
+          "parameters": {"type": "object", "properties": {
+              "email": {"type": "string", "description": "recipient e-mail"},
+              "format": {"type": "string", "enum": ["csv", "xlsx"]}}, "required": ["email"]}}
+
+
+def test_shipped_model_copies_values_with_the_bias():
+    requests = [("what is the greatest common divisor of 40 and 50", parse_tools([GCD], where="test")),
+                ("Create a survey for output format xlsx, email vcartwright@example.com",
+                 parse_tools([SURVEY], where="test"))]
+    with_bias = Predictor().predict(requests)  # the default
+    assert with_bias[0].calls == [{"name": "gcd", "arguments": {"a": 40, "b": 50}}]
+    assert with_bias[1].calls[0]["arguments"]["email"] == "vcartwright@example.com"
+    without = Predictor(copy_bonus=0).predict(requests)
+    assert without[0].calls[0]["arguments"]["b"] != 50  # the failure the bias is for
+    assert without[1].calls[0]["arguments"]["email"] != "vcartwright@example.com"
+
+
+TIMER = {"name": "set_timer", "description": "Start a timer.", "parameters": {"type": "object", "properties": {
+    "minutes": {"type": "integer"}, "label": {"type": "string"}, "sound": {"type": "string", "enum": ["bell", "chime"]},
+    "when": {"type": "string"}}, "required": ["minutes"]}}
+
+
+def test_optional_arguments_not_in_the_request_are_dropped():
+    tools = parse_tools([TIMER], where="test")
+    calls = [{"name": "set_timer", "arguments": {"minutes": 99, "label": "flight", "sound": "chime", "when": "2027-03-12"}}]
+    kept, warnings = drop_ungrounded_optional(calls, tools, "set a pasta timer for 5 minutes on March 12, 2027")
+    # minutes is required (kept even though wrong); an enum value and a date the request words differently stay
+    assert kept == [{"name": "set_timer", "arguments": {"minutes": 99, "sound": "chime", "when": "2027-03-12"}}]
+    assert warnings == ["dropped set_timer's optional argument label=\"flight\": not in the request"]
+    same, none = drop_ungrounded_optional(calls, tools, "a flight timer, 99 minutes, on 12 March")
+    assert same == calls and none == []
+    assert drop_ungrounded_optional([{"name": "other", "arguments": {"x": 1}}], tools, "q") == (
+        [{"name": "other", "arguments": {"x": 1}}], [])
+
+
+def test_shipped_model_drops_an_invented_optional_argument():
+    tools = parse_tools(json.loads(HOME_TOOLS.read_text()), where="test")
+    query = "set a timer for 5 minutes and turn off the lights in the bedroom"
+    pred = Predictor(batch_size=1).predict([(query, tools)])[0]
+    raw = Predictor(batch_size=1, drop_ungrounded=False).predict([(query, tools)])[0]
+    assert raw.calls[0]["arguments"].get("label") == "flight"  # the invention this rule is for
+    assert pred.calls[0] == {"name": "set_timer", "arguments": {"minutes": 5}}
+    assert any("label" in w for w in pred.warnings)
