@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from needle.data.format import ToolsTooLong, compact, complete_calls, decoder_prefix, encode_prompt, parse_answer
-from needle.data.grounding import ungrounded_values
+from needle.data.format import ToolsTooLong, complete_calls, decoder_prefix, encode_prompt, parse_answer
 from needle.data.schema import Tool, call_problems
 from needle.infer.constrained import Grammars
+from needle.infer.copying import ground_calls
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.quantize import WEIGHT_KINDS
@@ -42,31 +42,6 @@ class Prediction:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     valid: bool = True  # every call names an offered tool and its arguments validate against the schema
-
-
-def drop_ungrounded_optional(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
-    """Calls without the optional arguments whose values the request does not contain, and a warning for each.
-
-    The small model often adds an optional argument with an invented value (`set_timer {"minutes": 5,
-    "label": "flight"}`). An optional argument may be left out, so one whose value cannot be read off the
-    request (the rules teacher data is vetted with: needle/data/grounding.py; enum values, booleans, dates
-    and number words count) is dropped. Required arguments are never touched."""
-    schemas = {t.name: t.parameters for t in tools}
-    out, warnings = [], []
-    for call in calls:
-        schema, args = schemas.get(call.get("name")), call.get("arguments")
-        if not isinstance(schema, dict) or not isinstance(args, dict):
-            out.append(call)
-            continue
-        required, props = set(schema.get("required") or []), schema.get("properties") or {}
-        kept = {}
-        for key, value in args.items():
-            if key not in required and ungrounded_values({key: value}, query, props.get(key) or {}):
-                warnings.append(f"dropped {call['name']}'s optional argument {key}={compact(value)}: not in the request")
-            else:
-                kept[key] = value
-        out.append({**call, "arguments": kept})
-    return out, warnings
 
 
 def default_checkpoint() -> Path:
@@ -166,7 +141,7 @@ class Predictor:
         if calls is None:
             return Prediction([], text, parsed=False, warnings=warnings, valid=False)
         if self.drop_ungrounded:
-            calls, dropped = drop_ungrounded_optional(calls, tools, query)
+            calls, dropped = ground_calls(calls, tools, query)
             warnings += dropped
         problems = call_problems(calls, tools)
         return Prediction(calls, text, warnings=warnings + problems, valid=not problems)

@@ -1,5 +1,5 @@
-"""Grounding at inference: the copy bias (which tokens continue a span of the request) and dropping optional
-arguments the request does not contain."""
+"""Grounding at inference: the copy bias (which tokens continue a span of the request), and calls held to
+the request (optional arguments it does not contain dropped, calls missing a required value not made)."""
 import json
 from pathlib import Path
 
@@ -10,10 +10,11 @@ from needle.data.schema import parse_tools
 from needle.infer.copying import (
     continues_span,
     copy_biased_choice,
+    ground_calls,
     open_value,
     used_numbers,
 )
-from needle.infer.predict import Predictor, drop_ungrounded_optional
+from needle.infer.predict import Predictor
 
 HOME_TOOLS = Path(__file__).resolve().parents[2] / "examples" / "home_tools.json"
 
@@ -96,7 +97,7 @@ def test_shipped_model_copies_values_with_the_bias():
     with_bias = Predictor().predict(requests)  # the default
     assert with_bias[0].calls == [{"name": "gcd", "arguments": {"a": 40, "b": 50}}]
     assert with_bias[1].calls[0]["arguments"]["email"] == "vcartwright@example.com"
-    without = Predictor(copy_bonus=0).predict(requests)
+    without = Predictor(copy_bonus=0, drop_ungrounded=False).predict(requests)
     assert without[0].calls[0]["arguments"]["b"] != 50  # the failure the bias is for
     assert without[1].calls[0]["arguments"]["email"] != "vcartwright@example.com"
 
@@ -108,15 +109,23 @@ TIMER = {"name": "set_timer", "description": "Start a timer.", "parameters": {"t
 
 def test_optional_arguments_not_in_the_request_are_dropped():
     tools = parse_tools([TIMER], where="test")
-    calls = [{"name": "set_timer", "arguments": {"minutes": 99, "label": "flight", "sound": "chime", "when": "2027-03-12"}}]
-    kept, warnings = drop_ungrounded_optional(calls, tools, "set a pasta timer for 5 minutes on March 12, 2027")
-    # minutes is required (kept even though wrong); an enum value and a date the request words differently stay
-    assert kept == [{"name": "set_timer", "arguments": {"minutes": 99, "sound": "chime", "when": "2027-03-12"}}]
+    calls = [{"name": "set_timer", "arguments": {"minutes": 5, "label": "flight", "sound": "chime", "when": "2027-03-12"}}]
+    kept, warnings = ground_calls(calls, tools, "set a pasta timer for five minutes on March 12, 2027")
+    # an enum value, a number word and a date the request words differently all count as in the request
+    assert kept == [{"name": "set_timer", "arguments": {"minutes": 5, "sound": "chime", "when": "2027-03-12"}}]
     assert warnings == ["dropped set_timer's optional argument label=\"flight\": not in the request"]
-    same, none = drop_ungrounded_optional(calls, tools, "a flight timer, 99 minutes, on 12 March")
+    same, none = ground_calls(calls, tools, "a flight timer, 5 minutes, on 12 March")
     assert same == calls and none == []
-    assert drop_ungrounded_optional([{"name": "other", "arguments": {"x": 1}}], tools, "q") == (
-        [{"name": "other", "arguments": {"x": 1}}], [])
+
+
+def test_a_call_whose_required_value_is_not_in_the_request_is_not_made():
+    tools = parse_tools([TIMER, GCD], where="test")
+    calls = [{"name": "gcd", "arguments": {"a": 4, "b": 5}}, {"name": "set_timer", "arguments": {"minutes": 5}}]
+    kept, warnings = ground_calls(calls, tools, "what's the perimeter of a rectangle 5 m long, and a 5 minute timer")
+    assert kept == [{"name": "set_timer", "arguments": {"minutes": 5}}]
+    assert warnings == ["dropped the call to gcd: its required a=4 not in the request"]
+    unknown = [{"name": "other", "arguments": {"x": 1}}]  # not an offered tool: call_problems reports it
+    assert ground_calls(unknown, tools, "q") == (unknown, [])
 
 
 def test_shipped_model_drops_an_invented_optional_argument():
