@@ -61,9 +61,7 @@ def _answer(engine, grammars, q: TypicalQuery, grammar: bool, stats: DecodeStats
     """Everything a query costs: prompt, grammar, generation, parsing (batch copies of the query)."""
     enc = encode_prompt(q.tok, q.query, q.tools, engine.cfg.max_encoder_len).ids
     ids, mask = pad_batch([enc] * batch, q.tok.pad_id)
-    gs = [grammars.for_tools(q.tools) for _ in range(batch)] if grammar else None
-    for g in gs or []:
-        g.query = q.query.encode("utf-8")
+    gs = [grammars.for_tools(q.tools, q.query) for _ in range(batch)] if grammar else None
     rows = generate_fast(engine, ids, mask, q.prefix.expand(batch, -1), len(q.answer_ids) + 8, q.tok.eos_id,
                          q.tok.pad_id, gs, stats, teacher=[q.answer_ids] * batch, copy_bonus=COPY_BONUS,
                          abstain_below=ABSTAIN_BELOW)  # its check costs a full-vocabulary step per name

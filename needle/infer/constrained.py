@@ -77,13 +77,14 @@ class CallGrammar:
     and the answer's bytes so far (to tell when a tool name comes next, and to end the list early)."""
 
     def __init__(self, matcher: llguidance.LLMatcher, lltok: llguidance.LLTokenizer, warnings: list[str],
-                 pieces: list[bytes]):
+                 pieces: list[bytes], query: bytes = b""):
         self.matcher, self.lltok, self.warnings, self.pieces = matcher, lltok, warnings, pieces
         self.text = b""
-        self.query = b""  # the request's bytes, for the copy bias (needle/infer/copying.py); b"": no bias
+        self.query = query  # the request's bytes, for the copy bias (needle/infer/copying.py); b"": no bias
 
-    def copy(self) -> "CallGrammar":
-        return CallGrammar(self.matcher.deep_copy(), self.lltok, list(self.warnings), self.pieces)
+    def copy(self, query: str = "") -> "CallGrammar":
+        return CallGrammar(self.matcher.deep_copy(), self.lltok, list(self.warnings), self.pieces,
+                           query.encode("utf-8"))
 
     def fill_mask(self, row: torch.Tensor) -> None:
         """Write the allowed-token bitmask (int32, vocab/32 words, bit i of word w = token 32w + i) into row."""
@@ -126,14 +127,15 @@ class Grammars:
         self.cache: OrderedDict[str, CallGrammar] = OrderedDict()
         self.cache_size = cache_size
 
-    def for_tools(self, tools: list[Tool]) -> CallGrammar:
+    def for_tools(self, tools: list[Tool], query: str = "") -> CallGrammar:
+        """A fresh grammar state for these tools; `query`, the request, is what the copy bias copies from."""
         key = json.dumps([t.to_dict() for t in tools], sort_keys=False)
         if key not in self.cache:
             self.cache[key] = self._compile(tools)
             if len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
-        return self.cache[key].copy()
+        return self.cache[key].copy(query)
 
     def _matcher(self, schema: dict, lenient: bool = False) -> llguidance.LLMatcher:
         return llguidance.LLMatcher(self.lltok, _grammar(schema, lenient), log_level=0)

@@ -107,7 +107,6 @@ class Predictor:
     def _generate(self, enc_seqs: list[list[int]], requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
         enc_ids, enc_mask = pad_batch(enc_seqs, self.tok.pad_id)
         prefix = torch.tensor([decoder_prefix(self.tok)] * len(enc_seqs), dtype=torch.long)
-        tools = [t for _, t in requests]
         grammars = [self._grammar(query, t) for query, t in requests] if self.grammars else None
         if self.engine is not None:
             rows = generate_fast(self.engine, enc_ids, enc_mask, prefix, self.max_new_tokens, self.tok.eos_id,
@@ -116,16 +115,15 @@ class Predictor:
         else:
             rows = generate(self.model, enc_ids.to(self.device), enc_mask.to(self.device), prefix.to(self.device),
                             self.max_new_tokens, self.tok.eos_id, self.tok.pad_id).tolist()
-        return [self._read(row, query, t, g) for row, (query, t), g in zip(rows, requests, grammars or [None] * len(rows))]
+        grammars = grammars or [None] * len(rows)
+        return [self._read(row, query, t, g) for row, (query, t), g in zip(rows, requests, grammars)]
 
     def _grammar(self, query: str, tools: list[Tool]):
         try:
-            grammar = self.grammars.for_tools(tools)
+            return self.grammars.for_tools(tools, query)
         except ValueError as e:  # the grammar engine's own limits: answer unconstrained, and say so
             self.stats.failures.append(str(e))
             return None
-        grammar.query = query.encode("utf-8")
-        return grammar
 
     def _read(self, row: list[int], query: str, tools: list[Tool], grammar) -> Prediction:
         ended = self.tok.eos_id in row
