@@ -4,8 +4,9 @@
 On CPU it decodes with the fast engine (int8 weights by default) under the tools' grammar, so every
 answer parses and follows the offered schemas, and values lean toward spans of the request (the copy bias,
 needle/infer/copying.py); `grammar=False` turns the grammar off for comparison.
-On CUDA the model's own cached decoder runs, unconstrained. Requests that cannot be answered (tools
-too long for the encoder) get an error string, never a crash.
+On CUDA the model's own cached decoder runs, unconstrained. Tools too long for the encoder are shortlisted
+to the most relevant that fit (needle/infer/shortlist.py, with a warning); requests that still cannot be
+answered (one tool too long by itself) get an error string, never a crash.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from needle.infer.copying import ground_calls
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.quantize import WEIGHT_KINDS
+from needle.infer.shortlist import shortlist
 from needle.model.checkpoint import CheckpointError, load_model
 from needle.tokenizer import Tokenizer
 
@@ -71,7 +73,8 @@ def random_checkpoint(preset: str) -> str:
 class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", max_new_tokens: int = 256,
                  batch_size: int = 32, weights: str = "int8", grammar: bool = True,
-                 abstain_below: float = ABSTAIN_BELOW, copy_bonus: float = COPY_BONUS, drop_ungrounded: bool = True):
+                 abstain_below: float = ABSTAIN_BELOW, copy_bonus: float = COPY_BONUS, drop_ungrounded: bool = True,
+                 shortlist_tools: bool = True):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -82,19 +85,29 @@ class Predictor:
         self.grammars = Grammars(self.tok) if grammar and on_cpu else None
         self.stats = DecodeStats()  # accumulated over every predict() call
         self.abstain_below, self.copy_bonus, self.drop_ungrounded = abstain_below, copy_bonus, drop_ungrounded
+        self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
         results: list[Prediction | None] = [None] * len(requests)
-        prompts = {}
+        requests, prompts = list(requests), {}
         for i, (query, tools) in enumerate(requests):
+            warnings = []
             try:
                 p = encode_prompt(self.tok, query, tools, self.model.cfg.max_encoder_len)
             except ToolsTooLong as e:
-                results[i] = Prediction([], parsed=False, error=str(e), valid=False)
-                continue
+                kept = shortlist(self.tok, query, tools, self.model.cfg.max_encoder_len) if self.shortlist_tools else []
+                if not kept or len(tools) < 2:
+                    results[i] = Prediction([], parsed=False, error=str(e), valid=False)
+                    continue
+                requests[i] = (query, kept)
+                p = encode_prompt(self.tok, query, kept, self.model.cfg.max_encoder_len)
+                warnings.append(f"the {len(tools)} offered tools do not fit in the encoder; answered with the "
+                                f"{len(kept)} most relevant to the request: {', '.join(t.name for t in kept)}")
             prompts[i] = p
             if p.query_truncated_from:
-                results[i] = Prediction([], warnings=[f"query cut from {p.query_truncated_from} to {p.query_tokens} tokens"])
+                warnings.append(f"query cut from {p.query_truncated_from} to {p.query_tokens} tokens")
+            if warnings:
+                results[i] = Prediction([], warnings=warnings)
         order = sorted(prompts, key=lambda i: len(prompts[i].ids))  # similar lengths batch with little padding
         for s in range(0, len(order), self.batch_size):
             idx = order[s:s + self.batch_size]
