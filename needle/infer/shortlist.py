@@ -7,18 +7,11 @@ maximum). Lexical: a request sharing no word with the right tool misses it ("dim
 """
 from __future__ import annotations
 
-import re
-
 from needle.data.format import MIN_QUERY_TOKENS, tools_json
+from needle.data.respell import words  # lower-case words of identifiers (getWeather, set_lights) and free text
 from needle.data.schema import Tool
 
 MAX_TOOLS = 10  # the most tools one training example offers
-_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # camelCase, snake_case, dotted.names -> words
-
-
-def words(text: str) -> list[str]:
-    """Lowercase words of free text or an identifier (`getWeatherForecast` -> get, weather, forecast)."""
-    return [w.lower() for w in _WORD.findall(text)]
 
 
 def _schema_text(schema, depth: int = 0) -> list[str]:
