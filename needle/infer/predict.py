@@ -91,21 +91,12 @@ class Predictor:
         results: list[Prediction | None] = [None] * len(requests)
         requests, prompts = list(requests), {}
         for i, (query, tools) in enumerate(requests):
-            warnings = []
             try:
-                p = encode_prompt(self.tok, query, tools, self.model.cfg.max_encoder_len)
+                prompts[i], kept, warnings = self._prompt(query, tools)
             except ToolsTooLong as e:
-                kept = shortlist(self.tok, query, tools, self.model.cfg.max_encoder_len) if self.shortlist_tools else []
-                if not kept or len(tools) < 2:
-                    results[i] = Prediction([], parsed=False, error=str(e), valid=False)
-                    continue
-                requests[i] = (query, kept)
-                p = encode_prompt(self.tok, query, kept, self.model.cfg.max_encoder_len)
-                warnings.append(f"the {len(tools)} offered tools do not fit in the encoder; answered with the "
-                                f"{len(kept)} most relevant to the request: {', '.join(t.name for t in kept)}")
-            prompts[i] = p
-            if p.query_truncated_from:
-                warnings.append(f"query cut from {p.query_truncated_from} to {p.query_tokens} tokens")
+                results[i] = Prediction([], parsed=False, error=str(e), valid=False)
+                continue
+            requests[i] = (query, kept)
             if warnings:
                 results[i] = Prediction([], warnings=warnings)
         order = sorted(prompts, key=lambda i: len(prompts[i].ids))  # similar lengths batch with little padding
@@ -116,6 +107,23 @@ class Predictor:
                 pred.warnings = (results[i].warnings if results[i] else []) + pred.warnings
                 results[i] = pred
         return results
+
+    def _prompt(self, query: str, tools: list[Tool]):
+        """The encoder prompt, the tools it offers, and warnings; tools that do not fit are shortlisted to the
+        most relevant that do. Raises ToolsTooLong when not even that is possible."""
+        limit, warnings = self.model.cfg.max_encoder_len, []
+        try:
+            p = encode_prompt(self.tok, query, tools, limit)
+        except ToolsTooLong:
+            kept = shortlist(self.tok, query, tools, limit) if self.shortlist_tools and len(tools) > 1 else []
+            if not kept:
+                raise
+            warnings.append(f"the {len(tools)} offered tools do not fit in the encoder; answered with the "
+                            f"{len(kept)} most relevant to the request: {', '.join(t.name for t in kept)}")
+            p, tools = encode_prompt(self.tok, query, kept, limit), kept
+        if p.query_truncated_from:
+            warnings.append(f"query cut from {p.query_truncated_from} to {p.query_tokens} tokens")
+        return p, tools, warnings
 
     def _generate(self, enc_seqs: list[list[int]], requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
         enc_ids, enc_mask = pad_batch(enc_seqs, self.tok.pad_id)
