@@ -17,6 +17,7 @@ import llguidance
 import torch
 
 from needle.data.schema import Tool
+from needle.infer.cues import number_cues
 
 # Compact JSON exactly as the model was trained to write it (needle.data.format.compact).
 JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
@@ -77,14 +78,16 @@ class CallGrammar:
     and the answer's bytes so far (to tell when a tool name comes next, and to end the list early)."""
 
     def __init__(self, matcher: llguidance.LLMatcher, lltok: llguidance.LLTokenizer, warnings: list[str],
-                 pieces: list[bytes], query: bytes = b""):
+                 pieces: list[bytes], query: bytes = b"", cues: dict | None = None):
         self.matcher, self.lltok, self.warnings, self.pieces = matcher, lltok, warnings, pieces
         self.text = b""
         self.query = query  # the request's bytes, for the copy bias (needle/infer/copying.py); b"": no bias
+        self.cues = cues or {}  # tool name -> argument -> the request's numbers cued to it (needle/infer/cues.py)
 
-    def copy(self, query: str = "") -> "CallGrammar":
+    def copy(self, query: str = "", tools: list[Tool] = ()) -> "CallGrammar":
+        cues = {t.name: number_cues(query, list((t.parameters or {}).get("properties") or {})) for t in tools}
         return CallGrammar(self.matcher.deep_copy(), self.lltok, list(self.warnings), self.pieces,
-                           query.encode("utf-8"))
+                           query.encode("utf-8"), cues if query else {})
 
     def fill_mask(self, row: torch.Tensor) -> None:
         """Write the allowed-token bitmask (int32, vocab/32 words, bit i of word w = token 32w + i) into row."""
@@ -135,7 +138,7 @@ class Grammars:
             if len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
-        return self.cache[key].copy(query)
+        return self.cache[key].copy(query, tools)
 
     def _matcher(self, schema: dict, lenient: bool = False) -> llguidance.LLMatcher:
         return llguidance.LLMatcher(self.lltok, _grammar(schema, lenient), log_level=0)

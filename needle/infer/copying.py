@@ -19,15 +19,16 @@ import torch
 from needle.data.format import compact
 from needle.data.grounding import ungrounded_values
 from needle.data.schema import Tool
+from needle.infer.cues import query_numbers
 
 _QUOTE, _BACKSLASH = 0x22, 0x5C
 _OPEN, _CLOSE = (0x7B, 0x5B), (0x7D, 0x5D)  # { [ and } ]
 _OBJ, _ARR, _COMMA, _COLON = 0x7B, 0x5B, 0x2C, 0x3A
 _NUMBER_TAIL = re.compile(rb"-?[0-9][0-9.eE+-]*$|-$")
 _NUMBER_CHARS = re.compile(rb"[0-9.eE+-]*")
-_QUERY_NUMBER = re.compile(rb"-?[0-9]*(?:\.[0-9]+)?")
 _ANSWER_NUMBER = re.compile(rb"(?<=[:\[,])(-?[0-9][0-9.eE+-]*)(?=[,}\]])")
 ARGUMENT_DEPTH = 3  # '[' of the answer, '{' of a call, '{' of its arguments
+COPY_TOP_K = 8  # the copy bias looks at the model's top few tokens only
 
 
 def open_value(text: bytes) -> tuple[str, bytes] | None:
@@ -79,15 +80,12 @@ def _string_span(value: bytes, closes: bool, query: bytes) -> bool:
     return False
 
 
-def _number_span(value: bytes, closes: bool, query: bytes, used: set[bytes]) -> bool:
-    """value begins (or, when it closes, is) a number of the query not yet used as a value of the answer."""
-    if not value.strip(b"-"):
-        return False
-    for m in re.finditer(rb"(?<![0-9.])" + re.escape(value), query):
-        whole = _QUERY_NUMBER.match(query, m.start()).group()
-        if whole not in used and (not closes or whole == value):
-            return True
-    return False
+def _number_span(value: bytes, closes: bool, query: bytes, used: set[bytes],
+                 allowed: set[bytes] | None = None) -> bool:
+    """value begins (or, when it closes, is) a number of the query not yet used as a value of the answer (and,
+    given `allowed`, one of those: needle/infer/cues.py)."""
+    return bool(value) and any(whole.startswith(value) and (not closes or whole == value) and whole not in used
+               and (allowed is None or whole in allowed) for whole in query_numbers(query))
 
 
 def used_numbers(text: bytes) -> set[bytes]:
@@ -95,8 +93,10 @@ def used_numbers(text: bytes) -> set[bytes]:
     return set(_ANSWER_NUMBER.findall(text))
 
 
-def continues_span(state: tuple[str, bytes], piece: bytes, query: bytes, used: set[bytes] = frozenset()) -> bool:
-    """True when appending token bytes `piece` keeps the value being written a span of the query."""
+def continues_span(state: tuple[str, bytes], piece: bytes, query: bytes, used: set[bytes] = frozenset(),
+                   allowed: set[bytes] | None = None) -> bool:
+    """True when appending token bytes `piece` keeps the value being written a span of the query (a number,
+    one of `allowed` when given)."""
     kind, so_far = state
     if kind == "start":
         if piece[:1] == b'"':
@@ -109,20 +109,26 @@ def continues_span(state: tuple[str, bytes], piece: bytes, query: bytes, used: s
         closes = _QUOTE in piece
         return _string_span(so_far + piece.split(b'"', 1)[0], closes, query)
     digits = _NUMBER_CHARS.match(piece).group()
-    return _number_span(so_far + digits, len(digits) < len(piece), query, used)
+    return _number_span(so_far + digits, len(digits) < len(piece), query, used, allowed)
 
 
 def copy_biased_choice(logits: torch.Tensor, candidates: torch.Tensor, state, query: bytes,
-                       pieces: list[bytes], bonus: float, used: set[bytes] = frozenset(), top_k: int = 8) -> int:
+                       pieces: list[bytes], bonus: float, used: set[bytes] = frozenset(), top_k: int = COPY_TOP_K,
+                       allowed: set[bytes] | None = None) -> int:
     """The chosen position in `logits` (one row over `candidates`, masked with -inf): the argmax after adding
-    `bonus` to those of the top_k tokens that continue a span of the query."""
+    `bonus` to those of the top_k tokens that continue a span of the query. Tokens are tried likeliest first,
+    and only while `bonus` could still lift one above the likeliest."""
     k = min(top_k, int(torch.isfinite(logits).sum()))
     if k <= 1:
         return int(logits.argmax())
     values, positions = logits.topk(k)
-    scores = [float(v) + (bonus if continues_span(state, pieces[int(candidates[p])], query, used) else 0.0)
-              for v, p in zip(values, positions)]
-    return int(positions[max(range(k), key=scores.__getitem__)])
+    values, positions = values.tolist(), positions.tolist()
+    for i, (value, position) in enumerate(zip(values, positions)):
+        if i and value + bonus <= values[0]:
+            break
+        if continues_span(state, pieces[int(candidates[position])], query, used, allowed):
+            return position
+    return positions[0]
 
 
 def ground_calls(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import torch
 
 from needle.infer.constrained import allowed_from_bitmask
-from needle.infer.copying import copy_biased_choice, open_value, used_numbers
+from needle.infer.copying import COPY_TOP_K, copy_biased_choice, open_value, used_numbers
+from needle.infer.cues import numbers_for_slot
 from needle.infer.engine import Engine
 from needle.model.model import KVCache, Needle
 
@@ -118,12 +119,13 @@ def _offered_mass(engine: Engine, h: torch.Tensor, allowed: torch.Tensor) -> flo
 
 
 def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask, stats: DecodeStats,
-            abstain_below: float = 0.0, copy_bonus: float = 0.0) -> list[int]:
+            abstain_below: float = 0.0, copy_bonus: float = 0.0, cue_bonus: float = 0.0) -> list[int]:
     """Greedy next tokens for the given batch rows; with grammars, only allowed tokens, and only their logits.
 
     Where a tool name comes next and the model puts less than `abstain_below` of its probability on the
     offered names, it wants a tool that is not offered: ABSTAIN (the grammar would force a wrong call).
-    Where an argument value is being written, `copy_bonus` favours tokens that copy the request."""
+    Where an argument value is being written, `copy_bonus` favours tokens that copy the request, and
+    `cue_bonus` (over every allowed token) those that copy a number the request names the argument beside."""
     hs = h if len(rows) == h.shape[0] else h[rows]
     if grammars is None:
         return engine.logits(hs).argmax(-1).tolist()
@@ -150,8 +152,12 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
         if abstain_below and g.at_name and _offered_mass(engine, hs[j], allowed[j]) < abstain_below:
             chosen[j] = ABSTAIN
         elif copy_bonus and g.query and (state := open_value(g.text)) is not None:
-            chosen[j] = int(cols[copy_biased_choice(logits[j], cols, state, g.query, g.pieces, copy_bonus,
-                                                        used_numbers(g.text))])
+            used = used_numbers(g.text)
+            numbers, cued = (numbers_for_slot(g.text, g.query, g.cues, used) if cue_bonus and state[0] != "string"
+                             else (None, False))
+            bonus, top_k = (cue_bonus, len(cols)) if cued else (copy_bonus, COPY_TOP_K)
+            chosen[j] = int(cols[copy_biased_choice(logits[j], cols, state, g.query, g.pieces, bonus, used,
+                                                        top_k, numbers)])
     return chosen
 
 
@@ -173,7 +179,7 @@ def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
 def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_new: int, eos_id: int,
                   pad_id: int, grammars: list | None = None, stats: DecodeStats | None = None,
                   teacher: list[list[int]] | None = None, abstain_below: float = 0.0,
-                  copy_bonus: float = 0.0) -> list[list[int]]:
+                  copy_bonus: float = 0.0, cue_bonus: float = 0.0) -> list[list[int]]:
     """Greedy decoding on the fast engine; returns each row's new tokens (ending in eos unless cut at max_new).
 
     With `grammars` (one CallGrammar per row, or None for free text) every answer follows its tools'
@@ -182,7 +188,7 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
     step, still without logits.
     `teacher` (benchmarks): each row's answer tokens, taken instead of the argmax after the same work, so
     random weights cost what a model that answers exactly that would. `abstain_below`: see `_choose`; such
-    an answer keeps the calls before the unwanted one (often none: `[]`). `copy_bonus`: see `_choose` (each
+    an answer keeps the calls before the unwanted one (often none: `[]`). `copy_bonus`, `cue_bonus`: see `_choose` (each
     grammar's `query` is the text copied from)."""
     stats = stats if stats is not None else DecodeStats()
     B, P = prefix.shape
@@ -199,7 +205,8 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
     while True:
         need = [b for b in range(B) if not done[b] and not queue[b]]
         if need:
-            for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats, abstain_below, copy_bonus)):
+            for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats, abstain_below, copy_bonus,
+                                                 cue_bonus)):
                 stats.sampled += 1
                 if token == ABSTAIN and teacher is None:
                     out[b], done[b] = grammars[b].closed_before_this_call() + [eos_id], True

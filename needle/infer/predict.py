@@ -34,6 +34,9 @@ ABSTAIN_BELOW = 0.5
 # Logit bonus for tokens that keep an argument value a span of the request (needle/infer/copying.py); chosen
 # on a generated validation sample (`needle generate-data --heldout 150 --seed 11`): 2, 4 and 8 were alike.
 COPY_BONUS = 4.0
+# Logit bonus, over every allowed token, for copying a number the request names the argument beside ("a base
+# of 10": base; needle/infer/cues.py).
+CUE_BONUS = 8.0
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", max_new_tokens: int = 256,
                  batch_size: int = 32, weights: str = "int8", grammar: bool = True,
                  abstain_below: float = ABSTAIN_BELOW, copy_bonus: float = COPY_BONUS, drop_ungrounded: bool = True,
+                 cue_bonus: float = CUE_BONUS,
                  shortlist_tools: bool = True):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
@@ -85,6 +89,7 @@ class Predictor:
         self.grammars = Grammars(self.tok) if grammar and on_cpu else None
         self.stats = DecodeStats()  # accumulated over every predict() call
         self.abstain_below, self.copy_bonus, self.drop_ungrounded = abstain_below, copy_bonus, drop_ungrounded
+        self.cue_bonus = cue_bonus
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
@@ -132,7 +137,7 @@ class Predictor:
         if self.engine is not None:
             rows = generate_fast(self.engine, enc_ids, enc_mask, prefix, self.max_new_tokens, self.tok.eos_id,
                                  self.tok.pad_id, grammars, self.stats, abstain_below=self.abstain_below,
-                                 copy_bonus=self.copy_bonus)
+                                 copy_bonus=self.copy_bonus, cue_bonus=self.cue_bonus)
         else:
             rows = generate(self.model, enc_ids.to(self.device), enc_mask.to(self.device), prefix.to(self.device),
                             self.max_new_tokens, self.tok.eos_id, self.tok.pad_id).tolist()

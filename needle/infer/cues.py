@@ -1,0 +1,83 @@
+"""Slot cues: which argument a number of the request belongs to, when the request names it.
+
+"a triangle with a base of 10 units and height of 5" names `base` before 10 and `height` before 5; the small
+model, left to itself, writes base 5 and height 10. A number is cued to an argument when a run of the
+argument name's words stands right before it (through at most two linking words: "of", "is", "=", ...) or
+right after it ("45 minutes"); before beats after, more words beat fewer, and a tie cues nothing.
+"""
+from __future__ import annotations
+
+import re
+
+from needle.data.respell import words
+
+# A number of the request; a leading '-' is its sign unless a letter or digit stands before it ("1-3").
+NUMBER = re.compile(r"(?:(?<![0-9A-Za-z])-)?(?<![0-9.])(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
+_TOKEN = re.compile(NUMBER.pattern + r"|[^\W\d_]+")
+LINKS = frozenset({"of", "is", "are", "to", "at", "as", "be", "by", "equals", "equal", "was", "about"})
+MAX_LINKS = 2
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def _key_words(key: str) -> set[str]:
+    return {_stem(w) for w in words(key) if not w.isdigit()}
+
+
+def _run(tokens: list[str], start: int, step: int, key: set[str]) -> int:
+    """How many consecutive tokens from `start` (walking by `step`) are words of the key."""
+    n, i = 0, start
+    while 0 <= i < len(tokens) and _stem(tokens[i]) in key:
+        n, i = n + 1, i + step
+    return n
+
+
+def number_cues(query: str, keys: list[str]) -> dict[str, set[bytes]]:
+    """For each key that the request names beside a number, those numbers (as the request writes them)."""
+    key_words = {k: w for k in keys if (w := _key_words(k))}
+    tokens = [m.group().lower() for m in _TOKEN.finditer(query)]
+    cues: dict[str, set[bytes]] = {}
+    for i, token in enumerate(tokens):
+        if not NUMBER.fullmatch(token):
+            continue
+        before = i - 1
+        while before >= 0 and i - 1 - before < MAX_LINKS and tokens[before] in LINKS:
+            before -= 1
+        scores = {}
+        for key, kw in key_words.items():
+            preceding, following = _run(tokens, before, -1, kw), _run(tokens, i + 1, 1, kw)
+            if preceding or following:
+                scores[key] = (preceding, 1) if preceding else (following, 0)  # more words, then before
+        if scores:
+            best = max(scores.values())
+            winners = [k for k, s in scores.items() if s == best]
+            if len(winners) == 1:
+                cues.setdefault(winners[0], set()).add(token.encode())
+    return cues
+
+
+def query_numbers(query: bytes) -> list[bytes]:
+    """The request's numbers, signed where a '-' is their sign."""
+    return [m.group().encode() for m in NUMBER.finditer(query.decode("utf-8", "replace"))]
+
+
+_CALL_NAME = re.compile(rb'\{"name":"((?:[^"\\]|\\.)*)"')
+_OPEN_KEY = re.compile(rb'"((?:[^"\\]|\\.)*)":-?[0-9.eE+-]*$')
+
+
+def numbers_for_slot(text: bytes, query: bytes, cues: dict[str, dict[str, set[bytes]]],
+                     used: set[bytes] = frozenset()) -> tuple[set[bytes] | None, bool]:
+    """The request's numbers the argument being written may take, given `cues` (tool name -> number_cues), and
+    whether they are cued to it: (those cued to it and not `used` yet, True); else (those cued to none of the
+    tool's arguments, False); (None, False) when that leaves none or nothing is cued. `text` is the answer so
+    far, ending inside a number value or at its start."""
+    names, key = _CALL_NAME.findall(text), _OPEN_KEY.search(text)
+    tool = cues.get(names[-1].decode("utf-8", "replace")) if names and key else None
+    if not tool:
+        return None, False
+    if mine := tool.get(key.group(1).decode("utf-8", "replace"), set()) - used:
+        return mine, True
+    taken = set().union(*tool.values())
+    return {n for n in query_numbers(query) if n not in taken} or None, False

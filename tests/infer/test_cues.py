@@ -1,0 +1,69 @@
+"""Slot cues: numbers of the request tied to the argument the request names beside them, the sign of a
+negative number kept, and the shipped model held to them while decoding."""
+import pytest
+
+from needle.data.schema import parse_tools
+from needle.infer.copying import continues_span
+from needle.infer.cues import number_cues, numbers_for_slot, query_numbers
+from needle.infer.predict import Predictor
+
+
+@pytest.mark.parametrize("query, keys, cues", [
+    ("a triangle with a base of 10 units and height of 5 units", ["base", "height", "unit"],
+     {"base": {b"10"}, "height": {b"5"}}),                  # before beats after: 10 is the base's, not the unit's
+    ("triangle area, height 8 and base 3", ["base", "height"], {"height": {b"8"}, "base": {b"3"}}),
+    ("roots where a = 3, b = -11, and c=-4.", ["a", "b", "c"], {"a": {b"3"}, "b": {b"-11"}, "c": {b"-4"}}),
+    ("set a timer for 5 minutes and 30 seconds", ["minutes", "seconds"],
+     {"minutes": {b"5"}, "seconds": {b"30"}}),              # after the number, and "and" does not link
+    ("final velocity given an initial velocity of 10 m/s", ["initial_velocity", "final_velocity"],
+     {"initial_velocity": {b"10"}}),                        # more of the key's words beat fewer
+    ("the gcd of 40 and 50", ["num1", "num2"], {}),          # nothing named: no cue
+    ("dim the kitchen to 10", ["room", "brightness"], {}),
+    ("heights 4 and 6", ["height"], {"height": {b"4"}}),    # plural; 6 is too far
+    ("x = 2 y", ["x", "y"], {"x": {b"2"}}),                 # named before and after: before wins
+])
+def test_number_cues(query, keys, cues):
+    assert number_cues(query, keys) == cues
+
+
+def test_query_numbers_keep_a_sign_but_not_a_hyphen():
+    assert query_numbers(b"COVID-19 between 1-3 March, x=-2.5, y -7 and .5") == [
+        b"19", b"1", b"3", b"-2.5", b"-7", b".5"]
+    assert continues_span(("start", b""), b"-", b"b = -11")
+    assert not continues_span(("start", b""), b"1", b"b = -11")  # 11 without its sign is not the request's
+
+
+CALL = b'[{"name":"area","arguments":'
+CUES = {"area": {"base": {b"10"}, "height": {b"5"}}}
+QUERY = b"base of 10 and height of 5, or 7"
+
+
+@pytest.mark.parametrize("text, expected", [
+    (CALL + b'{"base":', ({b"10"}, True)),
+    (CALL + b'{"height":', ({b"5"}, True)),
+    (CALL + b'{"base":1', ({b"10"}, True)),
+    (CALL + b'{"side":', ({b"7"}, False)),          # not named: the numbers named for others are left out
+    (b'[{"name":"other","arguments":{"base":', (None, False)),
+    (CALL + b'{"l":[', (None, False)),              # inside a list: no key to go by
+])
+def test_numbers_for_slot(text, expected):
+    assert numbers_for_slot(text, QUERY, CUES) == expected
+
+
+def test_a_spent_cue_leaves_the_numbers_nothing_names():
+    text = b'[{"name":"area","arguments":{"base":10}},{"name":"area","arguments":{"base":'
+    assert numbers_for_slot(text, QUERY, CUES, used={b"10"}) == ({b"7"}, False)
+
+
+TRIANGLE = {"name": "triangle_area", "description": "Area of a triangle.", "parameters": {
+    "type": "object", "properties": {"base": {"type": "integer"}, "height": {"type": "integer"}},
+    "required": ["base", "height"]}}
+
+
+def test_shipped_model_puts_named_numbers_in_their_slots():
+    requests = [("area of a triangle with a base of 10 units and height of 5 units",
+                 parse_tools([TRIANGLE], where="test"))]
+    assert Predictor().predict(requests)[0].calls == [
+        {"name": "triangle_area", "arguments": {"base": 10, "height": 5}}]
+    without = Predictor(cue_bonus=0).predict(requests)[0].calls
+    assert without[0]["arguments"] != {"base": 10, "height": 5}  # the failure the cues are for
