@@ -46,7 +46,8 @@ class ModelRunner:
             checkpoint = random_checkpoint(preset)
         self.predictor = Predictor(checkpoint, device=device, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                    weights=weights, grammar=grammar, copy_bonus=COPY_BONUS if grounding else 0.0,
-                                   cue_bonus=CUE_BONUS if grounding else 0.0, drop_ungrounded=grounding)
+                                   cue_bonus=CUE_BONUS if grounding else 0.0, drop_ungrounded=grounding,
+                                   fill_enums=grounding)
         self.name = f"random {preset}" if preset else str(self.predictor.path)
         self.batch = batch_size * 4  # several predictor batches per progress update
 

@@ -1,4 +1,5 @@
-"""Slot cues: which argument a number of the request belongs to, when the request names it.
+"""Slot cues: which argument a number of the request belongs to, when the request names it; and optional enum
+arguments the request names a value of, filled in when the model left them out.
 
 "a triangle with a base of 10 units and height of 5" names `base` before 10 and `height` before 5; the small
 model, left to itself, writes base 5 and height 10. A number is cued to an argument when a run of the
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import re
 
+from needle.data.format import compact
 from needle.data.respell import words
+from needle.data.schema import Tool
 
 # A number of the request; a leading '-' is its sign unless a letter or digit stands before it ("1-3").
 NUMBER = re.compile(r"(?:(?<![0-9A-Za-z])-)?(?<![0-9.])(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
@@ -81,3 +84,35 @@ def numbers_for_slot(text: bytes, query: bytes, cues: dict[str, dict[str, set[by
         return mine, True
     taken = set().union(*tool.values())
     return {n for n in query_numbers(query) if n not in taken} or None, False
+
+
+def _named(value: str, query: str) -> bool:
+    return len(value) >= 2 and re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", query, re.IGNORECASE) is not None
+
+
+def fill_named_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
+    """The calls with each optional enum argument they leave out filled in where the request names exactly one
+    of its values word for word (any case): "425 degrees celsius, upper oven" -> unit "celsius", oven "upper".
+    Not for a tool called more than once (which call is it for?), nor a value the call already uses or that
+    names a value of two of the tool's arguments. Returns the calls and a warning for each argument added."""
+    schemas = {t.name: t.parameters for t in tools}
+    names = [c.get("name") for c in calls]
+    out, warnings = [], []
+    for call in calls:
+        schema, args = schemas.get(call.get("name")), call.get("arguments")
+        if not isinstance(schema, dict) or not isinstance(args, dict) or names.count(call["name"]) > 1:
+            out.append(call)
+            continue
+        used = {v.lower() for v in args.values() if isinstance(v, str)}
+        found = {}
+        for key, prop in (schema.get("properties") or {}).items():
+            enum = prop.get("enum") if isinstance(prop, dict) else None
+            if key not in args and isinstance(enum, list) and all(isinstance(e, str) for e in enum):
+                if len(named := [e for e in enum if _named(e, query)]) == 1 and named[0].lower() not in used:
+                    found[key] = named[0]
+        values = [v.lower() for v in found.values()]
+        found = {k: v for k, v in found.items() if values.count(v.lower()) == 1}
+        warnings += [f"added {call['name']}'s optional argument {k}={compact(v)}: the request names it"
+                     for k, v in found.items()]
+        out.append({**call, "arguments": {**args, **found}})
+    return out, warnings

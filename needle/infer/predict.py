@@ -20,6 +20,7 @@ from needle.data.format import ToolsTooLong, complete_calls, decoder_prefix, enc
 from needle.data.schema import Tool, call_problems
 from needle.infer.constrained import Grammars
 from needle.infer.copying import ground_calls
+from needle.infer.cues import fill_named_enums
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.quantize import WEIGHT_KINDS
@@ -77,7 +78,7 @@ class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", max_new_tokens: int = 256,
                  batch_size: int = 32, weights: str = "int8", grammar: bool = True,
                  abstain_below: float = ABSTAIN_BELOW, copy_bonus: float = COPY_BONUS, drop_ungrounded: bool = True,
-                 cue_bonus: float = CUE_BONUS,
+                 cue_bonus: float = CUE_BONUS, fill_enums: bool = True,
                  shortlist_tools: bool = True):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
@@ -89,7 +90,7 @@ class Predictor:
         self.grammars = Grammars(self.tok) if grammar and on_cpu else None
         self.stats = DecodeStats()  # accumulated over every predict() call
         self.abstain_below, self.copy_bonus, self.drop_ungrounded = abstain_below, copy_bonus, drop_ungrounded
-        self.cue_bonus = cue_bonus
+        self.cue_bonus, self.fill_enums = cue_bonus, fill_enums
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
@@ -167,5 +168,8 @@ class Predictor:
         if self.drop_ungrounded:
             calls, dropped = ground_calls(calls, tools, query)
             warnings += dropped
+        if self.fill_enums:
+            calls, added = fill_named_enums(calls, tools, query)
+            warnings += added
         problems = call_problems(calls, tools)
         return Prediction(calls, text, warnings=warnings + problems, valid=not problems)

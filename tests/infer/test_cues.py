@@ -1,10 +1,11 @@
 """Slot cues: numbers of the request tied to the argument the request names beside them, the sign of a
-negative number kept, and the shipped model held to them while decoding."""
+negative number kept, and the shipped model held to them while decoding; optional enum arguments whose value
+the request names, filled in."""
 import pytest
 
 from needle.data.schema import parse_tools
 from needle.infer.copying import continues_span
-from needle.infer.cues import number_cues, numbers_for_slot, query_numbers
+from needle.infer.cues import fill_named_enums, number_cues, numbers_for_slot, query_numbers
 from needle.infer.predict import Predictor
 
 
@@ -67,3 +68,32 @@ def test_shipped_model_puts_named_numbers_in_their_slots():
         {"name": "triangle_area", "arguments": {"base": 10, "height": 5}}]
     without = Predictor(cue_bonus=0).predict(requests)[0].calls
     assert without[0]["arguments"] != {"base": 10, "height": 5}  # the failure the cues are for
+
+
+OVEN = {"name": "preheat_oven", "description": "Preheat the oven.", "parameters": {"type": "object", "properties": {
+    "temperature": {"type": "integer"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+    "oven": {"type": "string", "enum": ["upper", "lower"]}, "mode": {"type": "string", "enum": ["bake", "convection"]},
+    "rack": {"type": "string", "enum": ["upper", "middle"]}}, "required": ["temperature"]}}
+
+
+def test_optional_enums_the_request_names_are_filled_in():
+    tools = parse_tools([OVEN], where="test")
+    query = "425 degrees Celsius, convection mode, upper oven, the left or right door"
+    calls, warnings = fill_named_enums([{"name": "preheat_oven", "arguments": {"temperature": 425,
+                                                                                "mode": "convection"}}], tools, query)
+    # unit named; mode already there; "upper" names a value of both oven and rack: neither is filled
+    assert calls == [{"name": "preheat_oven", "arguments": {"temperature": 425, "mode": "convection",
+                                                            "unit": "celsius"}}]
+    assert warnings == ["added preheat_oven's optional argument unit=\"celsius\": the request names it"]
+    two = [{"name": "preheat_oven", "arguments": {"temperature": 425}}] * 2
+    assert fill_named_enums(two, tools, query) == (two, [])  # which of the two calls would it be for?
+    assert fill_named_enums([{"name": "preheat_oven", "arguments": {"temperature": 4}}], tools,
+                            "celsius or fahrenheit")[0][0]["arguments"] == {"temperature": 4}  # two values named
+
+
+def test_shipped_model_fills_in_a_named_enum():
+    requests = [("425 degrees celsius, convection mode, upper oven", parse_tools([OVEN], where="test"))]
+    with_fill, without = Predictor().predict(requests)[0], Predictor(fill_enums=False).predict(requests)[0]
+    assert with_fill.calls[0]["arguments"]["unit"] == "celsius"
+    assert "unit" not in without.calls[0]["arguments"]  # the omission the filling is for
+    assert any("unit=\"celsius\": the request names it" in w for w in with_fill.warnings)
