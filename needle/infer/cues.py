@@ -1,10 +1,8 @@
-"""Slot cues: which argument a number of the request belongs to, when the request names it; and optional enum
-arguments the request names a value of, filled in when the model left them out.
-
-"a triangle with a base of 10 units and height of 5" names `base` before 10 and `height` before 5; the small
-model, left to itself, writes base 5 and height 10. A number is cued to an argument when a run of the
-argument name's words stands right before it (through at most two linking words: "of", "is", "=", ...) or
-right after it ("45 minutes"); before beats after, more words beat fewer, and a tie cues nothing.
+"""Slot cues: the argument a number of the request belongs to, where the request names it ("a base of 10 units
+and height of 5": the small model alone writes base 5, height 10). A number is cued to an argument when a run
+of the argument name's words stands right before it (through at most two linking words: "of", "is", "=") or
+right after it ("45 minutes"); before beats after, more words beat fewer, a tie cues nothing.
+Also optional enum arguments whose value the request names, filled in where the model left them out.
 """
 from __future__ import annotations
 
