@@ -87,7 +87,7 @@ class CallGrammar:
     def copy(self, query: str = "", tools: list[Tool] = ()) -> "CallGrammar":
         cues = {t.name: number_cues(query, list((t.parameters or {}).get("properties") or {})) for t in tools}
         return CallGrammar(self.matcher.deep_copy(), self.lltok, list(self.warnings), self.pieces,
-                           query.encode("utf-8"), cues if query else {})
+                           query.encode("utf-8"), cues)
 
     def fill_mask(self, row: torch.Tensor) -> None:
         """Write the allowed-token bitmask (int32, vocab/32 words, bit i of word w = token 32w + i) into row."""

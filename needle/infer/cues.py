@@ -6,6 +6,7 @@ Also optional enum arguments whose value the request names, filled in where the 
 """
 from __future__ import annotations
 
+import functools
 import re
 
 from needle.data.format import compact
@@ -59,8 +60,10 @@ def number_cues(query: str, keys: list[str]) -> dict[str, set[bytes]]:
     return cues
 
 
+@functools.lru_cache(maxsize=256)
 def query_numbers(query: bytes) -> list[bytes]:
-    """The request's numbers, signed where a '-' is their sign."""
+    """The request's numbers, signed where a '-' is their sign. Cached (the copy bias asks for every candidate
+    token of every decoding step), so the list is shared: read it, do not change it."""
     return [m.group().encode() for m in NUMBER.finditer(query.decode("utf-8", "replace"))]
 
 
