@@ -18,6 +18,7 @@ import torch
 
 from needle.data.schema import Tool
 from needle.infer.cues import number_cues
+from needle.infer.toolprior import name_choice
 
 # Compact JSON exactly as the model was trained to write it (needle.data.format.compact).
 JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
@@ -83,6 +84,7 @@ class CallGrammar:
         self.text = b""
         self.query = query  # the request's bytes, for the copy bias (needle/infer/copying.py); b"": no bias
         self.cues = cues or {}  # tool name -> argument -> the request's numbers cued to it (needle/infer/cues.py)
+        self.names = None  # the offered names' tokens and relevance to the request (needle/infer/toolprior.py)
 
     def copy(self, query: str = "", tools: list[Tool] = ()) -> "CallGrammar":
         cues = {t.name: number_cues(query, list((t.parameters or {}).get("properties") or {})) for t in tools}
@@ -124,6 +126,7 @@ class Grammars:
     last `cache_size` tool sets compiled: an assistant offers the same tools query after query."""
 
     def __init__(self, tok, cache_size: int = 64):
+        self.tok = tok
         self.lltok = llguidance.LLTokenizer(tok.to_str(with_metadata=False), n_vocab=tok.vocab_size,
                                             eos_token=tok.eos_id)
         self.pieces = [self.lltok.decode_bytes([i]) for i in range(tok.vocab_size)]  # each token's bytes
@@ -138,7 +141,9 @@ class Grammars:
             if len(self.cache) > self.cache_size:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
-        return self.cache[key].copy(query, tools)
+        grammar = self.cache[key].copy(query, tools)
+        grammar.names = name_choice(self.tok, self.pieces, query, tools)
+        return grammar
 
     def _matcher(self, schema: dict, lenient: bool = False) -> llguidance.LLMatcher:
         return llguidance.LLMatcher(self.lltok, _grammar(schema, lenient), log_level=0)

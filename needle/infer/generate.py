@@ -16,6 +16,7 @@ from needle.infer.constrained import allowed_from_bitmask
 from needle.infer.copying import COPY_TOP_K, copy_biased_choice, open_value, used_numbers
 from needle.infer.cues import numbers_for_slot
 from needle.infer.engine import Engine
+from needle.infer.toolprior import name_bonuses, open_name, prior_choice
 from needle.model.model import KVCache, Needle
 
 StepCallback = Callable[[int, torch.Tensor], None]  # (step, next tokens (B,)) for streaming
@@ -119,13 +120,17 @@ def _offered_mass(engine: Engine, h: torch.Tensor, allowed: torch.Tensor) -> flo
 
 
 def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask, stats: DecodeStats,
-            abstain_below: float = 0.0, copy_bonus: float = 0.0, cue_bonus: float = 0.0) -> list[int]:
+            abstain_below: float = 0.0, copy_bonus: float = 0.0, cue_bonus: float = 0.0,
+            tool_prior: float = 0.0, relevant_above: float = 0.0) -> list[int]:
     """Greedy next tokens for the given batch rows; with grammars, only allowed tokens, and only their logits.
 
     Where a tool name comes next and the model puts less than `abstain_below` of its probability on the
-    offered names, it wants a tool that is not offered: ABSTAIN (the grammar would force a wrong call).
+    offered names, it wants a tool that is not offered: ABSTAIN (the grammar would force a wrong call), unless
+    the request's relevance to an offered tool reaches `relevant_above`.
     Where an argument value is being written, `copy_bonus` favours tokens that copy the request, and
-    `cue_bonus` (over every allowed token) those that copy a number the request names the argument beside."""
+    `cue_bonus` (over every allowed token) those that copy a number the request names the argument beside.
+    While a tool name is written (and the row is not abstaining), `tool_prior` x the relevance to the request
+    of the tools each token continues is added to its logit (needle/infer/toolprior.py)."""
     hs = h if len(rows) == h.shape[0] else h[rows]
     if grammars is None:
         return engine.logits(hs).argmax(-1).tolist()
@@ -149,8 +154,12 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
         g = grammars[b]
         if g is None:
             continue
-        if abstain_below and g.at_name and _offered_mass(engine, hs[j], allowed[j]) < abstain_below:
+        relevant = relevant_above and g.names is not None and g.names.top >= relevant_above
+        if abstain_below and g.at_name and not relevant and _offered_mass(engine, hs[j], allowed[j]) < abstain_below:
             chosen[j] = ABSTAIN
+        elif tool_prior and g.names is not None and (written := open_name(g.text)) is not None:
+            if bonuses := name_bonuses(g.names, g.text, written):
+                chosen[j] = prior_choice(logits[j], cols, bonuses, tool_prior)
         elif copy_bonus and g.query and (state := open_value(g.text)) is not None:
             used = used_numbers(g.text)
             numbers, cued = (numbers_for_slot(g.text, g.query, g.cues, used) if cue_bonus and state[0] != "string"
@@ -161,11 +170,11 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
     return chosen
 
 
-def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
-    """Feed a chosen token to the grammar; returns it plus every token the grammar now forces (and <eos>
+def _advance(grammar, tokens: list[int], eos_id: int, stats: DecodeStats) -> list[int]:
+    """Feed chosen tokens to the grammar; returns them plus every token the grammar now forces (and <eos>
     once the answer is complete)."""
     try:
-        grammar.consume([token])
+        grammar.consume(tokens)
         forced = grammar.forced()
         if forced:
             grammar.consume(forced)
@@ -173,13 +182,14 @@ def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
         stats.failures.append(str(e))
         return [eos_id]
     stats.forced += len(forced)
-    return [token] + forced + ([eos_id] if grammar.finished else [])
+    return tokens + forced + ([eos_id] if grammar.finished else [])
 
 
 def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_new: int, eos_id: int,
                   pad_id: int, grammars: list | None = None, stats: DecodeStats | None = None,
                   teacher: list[list[int]] | None = None, abstain_below: float = 0.0,
-                  copy_bonus: float = 0.0, cue_bonus: float = 0.0) -> list[list[int]]:
+                  copy_bonus: float = 0.0, cue_bonus: float = 0.0, tool_prior: float = 0.0,
+                  relevant_above: float = 0.0) -> list[list[int]]:
     """Greedy decoding on the fast engine; returns each row's new tokens (ending in eos unless cut at max_new).
 
     With `grammars` (one CallGrammar per row, or None for free text) every answer follows its tools'
@@ -188,8 +198,8 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
     step, still without logits.
     `teacher` (benchmarks): each row's answer tokens, taken instead of the argmax after the same work, so
     random weights cost what a model that answers exactly that would. `abstain_below`: see `_choose`; such
-    an answer keeps the calls before the unwanted one (often none: `[]`). `copy_bonus`, `cue_bonus`: see `_choose` (each
-    grammar's `query` is the text copied from)."""
+    an answer keeps the calls before the unwanted one (often none: `[]`). `copy_bonus`, `cue_bonus`, `tool_prior`:
+    see `_choose` (each grammar's `query` is the text copied from)."""
     stats = stats if stats is not None else DecodeStats()
     B, P = prefix.shape
     limit = engine.cfg.max_decoder_len - P + 1  # the last token is predicted from position max_decoder_len - 1
@@ -206,7 +216,7 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
         need = [b for b in range(B) if not done[b] and not queue[b]]
         if need:
             for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats, abstain_below, copy_bonus,
-                                                 cue_bonus)):
+                                                 cue_bonus, tool_prior if teacher is None else 0.0, relevant_above)):
                 stats.sampled += 1
                 if token == ABSTAIN and teacher is None:
                     out[b], done[b] = grammars[b].closed_before_this_call() + [eos_id], True
@@ -215,7 +225,8 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
                 if teacher is not None:
                     token = teacher[b][len(out[b])] if len(out[b]) < len(teacher[b]) else eos_id
                 grammar = grammars[b] if grammars else None
-                queue[b] = _advance(grammar, token, eos_id, stats) if grammar else [token]
+                tokens = token if isinstance(token, list) else [token]
+                queue[b] = _advance(grammar, tokens, eos_id, stats) if grammar else tokens
         if B == 1:  # jump-forward: everything queued goes through the decoder at once
             feed, queue[0] = queue[0][:max_new - len(out[0])], []
         else:

@@ -2,8 +2,9 @@
 
 `Predictor` loads a checkpoint once and answers batches; the CLI's `run`, `predict` and `eval` use it.
 On CPU it decodes with the fast engine (int8 weights by default) under the tools' grammar, so every
-answer parses and follows the offered schemas, and values lean toward spans of the request (the copy bias,
-needle/infer/copying.py); `grammar=False` turns the grammar off for comparison.
+answer parses and follows the offered schemas, tool names lean toward the tools the request's words point to
+(needle/infer/toolprior.py), and values toward spans of the request (the copy bias, needle/infer/copying.py);
+`grammar=False` turns the grammar off for comparison.
 On CUDA the model's own cached decoder runs, unconstrained. Tools too long for the encoder are shortlisted
 to the most relevant that fit (needle/infer/shortlist.py, with a warning); requests that still cannot be
 answered (one tool too long by itself) get an error string, never a crash.
@@ -38,6 +39,12 @@ COPY_BONUS = 4.0
 # Logit bonus, over every allowed token, for copying a number the request names the argument beside ("a base
 # of 10": base; needle/infer/cues.py).
 CUE_BONUS = 8.0
+# Where a tool name comes next, the weight of each offered tool's BM25 relevance to the request, added to the
+# model's logit for its name; and the relevance from which a request is answered with a call even where the
+# abstention rule would end it (needle/infer/toolprior.py). Both chosen on the validation sample above (weight 1
+# and 2, threshold 15, 20 and 30 alike).
+TOOL_PRIOR = 2.0
+RELEVANT_ABOVE = 20.0
 
 
 @dataclass
@@ -78,8 +85,8 @@ class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", max_new_tokens: int = 256,
                  batch_size: int = 32, weights: str = "int8", grammar: bool = True,
                  abstain_below: float = ABSTAIN_BELOW, copy_bonus: float = COPY_BONUS, drop_ungrounded: bool = True,
-                 cue_bonus: float = CUE_BONUS, fill_enums: bool = True,
-                 shortlist_tools: bool = True):
+                 cue_bonus: float = CUE_BONUS, fill_enums: bool = True, tool_prior: float = TOOL_PRIOR,
+                 relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -90,7 +97,8 @@ class Predictor:
         self.grammars = Grammars(self.tok) if grammar and on_cpu else None
         self.stats = DecodeStats()  # accumulated over every predict() call
         self.abstain_below, self.copy_bonus, self.drop_ungrounded = abstain_below, copy_bonus, drop_ungrounded
-        self.cue_bonus, self.fill_enums = cue_bonus, fill_enums
+        self.cue_bonus, self.fill_enums, self.tool_prior = cue_bonus, fill_enums, tool_prior
+        self.relevant_above = relevant_above
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
@@ -138,7 +146,8 @@ class Predictor:
         if self.engine is not None:
             rows = generate_fast(self.engine, enc_ids, enc_mask, prefix, self.max_new_tokens, self.tok.eos_id,
                                  self.tok.pad_id, grammars, self.stats, abstain_below=self.abstain_below,
-                                 copy_bonus=self.copy_bonus, cue_bonus=self.cue_bonus)
+                                 copy_bonus=self.copy_bonus, cue_bonus=self.cue_bonus, tool_prior=self.tool_prior,
+                                 relevant_above=self.relevant_above)
         else:
             rows = generate(self.model, enc_ids.to(self.device), enc_mask.to(self.device), prefix.to(self.device),
                             self.max_new_tokens, self.tok.eos_id, self.tok.pad_id).tolist()
