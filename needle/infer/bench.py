@@ -22,7 +22,7 @@ from needle.data.schema import parse_calls, parse_tools
 from needle.infer.constrained import Grammars
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate_fast, generate_naive, pad_batch
-from needle.infer.predict import ABSTAIN_BELOW, COPY_BONUS, CUE_BONUS
+from needle.infer.predict import ABSTAIN_BELOW, COPY_BONUS, CUE_BONUS, RELEVANT_ABOVE, TOOL_PRIOR
 
 QUERY_FILE = Path(__file__).resolve().parent.parent / "assets" / "bench_query.json"
 
@@ -64,7 +64,7 @@ def _answer(engine, grammars, q: TypicalQuery, grammar: bool, stats: DecodeStats
     gs = [grammars.for_tools(q.tools, q.query) for _ in range(batch)] if grammar else None
     rows = generate_fast(engine, ids, mask, q.prefix.expand(batch, -1), len(q.answer_ids) + 8, q.tok.eos_id,
                          q.tok.pad_id, gs, stats, teacher=[q.answer_ids] * batch, copy_bonus=COPY_BONUS,
-                         cue_bonus=CUE_BONUS,
+                         cue_bonus=CUE_BONUS, tool_prior=TOOL_PRIOR, relevant_above=RELEVANT_ABOVE,
                          abstain_below=ABSTAIN_BELOW)  # its check costs a full-vocabulary step per name
     return parse_answer(q.tok.decode(rows[0][:-1]))
 

@@ -216,7 +216,7 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
         need = [b for b in range(B) if not done[b] and not queue[b]]
         if need:
             for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats, abstain_below, copy_bonus,
-                                                 cue_bonus, tool_prior if teacher is None else 0.0, relevant_above)):
+                                                 cue_bonus, tool_prior, relevant_above)):
                 stats.sampled += 1
                 if token == ABSTAIN and teacher is None:
                     out[b], done[b] = grammars[b].closed_before_this_call() + [eos_id], True
