@@ -42,6 +42,20 @@ def test_name_tokens_spell_each_name_as_answers_do(tok):
             opening:opening + len(toks)]
 
 
+def test_odd_names_are_spelled_byte_for_byte(tok):
+    from needle.infer.constrained import Grammars
+    pieces = Grammars(tok).pieces
+    odd = parse_tools([{"name": n, "description": "d", "parameters": {"type": "object", "properties": {}}}
+                       for n in ("x", "météo_ville", "日本語ツール")], where="test")
+    choice = name_choice(tok, pieces, "météo à Paris", odd)
+    for name, toks in zip(choice.names, choice.tokens):
+        assert b"".join(pieces[t] for t, _ in toks) == name
+    assert choice.relevance.index(max(choice.relevance)) == 1
+    assert name_choice(tok, pieces, "anything", []) is None
+    pred = Predictor(batch_size=1).predict([("météo à Paris", odd)])[0]
+    assert pred.valid and pred.error is None
+
+
 def test_open_name():
     assert open_name(b'[{"name":"') == b""
     assert open_name(b'[{"name":"set_li') == b"set_li"
