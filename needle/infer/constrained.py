@@ -18,7 +18,7 @@ import torch
 
 from needle.data.schema import Tool
 from needle.infer.cues import number_cues
-from needle.infer.toolprior import name_choice
+from needle.infer.toolprior import NAME_BYTES as NAME_OPENING, name_choice
 
 # Compact JSON exactly as the model was trained to write it (needle.data.format.compact).
 JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":"}
@@ -69,9 +69,6 @@ def _grammar(schema: dict, lenient: bool) -> str:
 
 def _grammar_error(schema: dict, lenient: bool = False) -> str:
     return llguidance.LLMatcher.validate_grammar(_grammar(schema, lenient))
-
-
-NAME_OPENING = b'{"name":"'
 
 
 class CallGrammar:

@@ -18,9 +18,8 @@ import torch
 from needle.data.respell import words
 from needle.data.schema import Tool
 
-NAME_OPENING = '[{"name":"'
+NAME_BYTES = b'{"name":"'  # what stands before every tool name in an answer
 IDF_FILE = Path(__file__).with_name("tool_idf.json.gz")  # scripts/build_tool_idf.py
-NAME_BYTES = b'{"name":"'
 REPEAT_DISCOUNT = 0.5  # a tool's relevance counts this much less for each call already made to it
 
 
@@ -73,8 +72,8 @@ def relevance(query: str, tools: list[Tool]) -> list[float]:
 def name_tokens(tok, pieces: list[bytes], name: str) -> list[tuple[int, int]]:
     """The tokens that spell `name` inside an answer, with their byte lengths (tokenized in context, cut where
     a token runs past the name); `pieces`: each token's bytes."""
-    opening = tok.encode(NAME_OPENING)
-    ids = tok.encode(NAME_OPENING + name + '","arguments":')
+    opening = tok.encode("[" + NAME_BYTES.decode())
+    ids = tok.encode("[" + NAME_BYTES.decode() + name + '","arguments":')
     if ids[:len(opening)] != opening:
         return []
     out, size, target = [], 0, len(name.encode("utf-8"))
