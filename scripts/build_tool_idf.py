@@ -2,7 +2,7 @@
 (needle/infer/toolprior.py), so that a word's weight does not depend on how few tools a request offers.
 
 Only the training bank counts (needle/data/banks.py): no held-out tool's words. Writes
-needle/infer/tool_idf.json.gz (a few hundred KB):
+needle/infer/tool_idf.json.gz (about 40 KB):
     python scripts/build_tool_idf.py
 """
 from __future__ import annotations

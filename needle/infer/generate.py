@@ -170,11 +170,11 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
     return chosen
 
 
-def _advance(grammar, tokens: list[int], eos_id: int, stats: DecodeStats) -> list[int]:
-    """Feed chosen tokens to the grammar; returns them plus every token the grammar now forces (and <eos>
+def _advance(grammar, token: int, eos_id: int, stats: DecodeStats) -> list[int]:
+    """Feed a chosen token to the grammar; returns it plus every token the grammar now forces (and <eos>
     once the answer is complete)."""
     try:
-        grammar.consume(tokens)
+        grammar.consume([token])
         forced = grammar.forced()
         if forced:
             grammar.consume(forced)
@@ -182,7 +182,7 @@ def _advance(grammar, tokens: list[int], eos_id: int, stats: DecodeStats) -> lis
         stats.failures.append(str(e))
         return [eos_id]
     stats.forced += len(forced)
-    return tokens + forced + ([eos_id] if grammar.finished else [])
+    return [token] + forced + ([eos_id] if grammar.finished else [])
 
 
 def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_new: int, eos_id: int,
@@ -225,8 +225,7 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
                 if teacher is not None:
                     token = teacher[b][len(out[b])] if len(out[b]) < len(teacher[b]) else eos_id
                 grammar = grammars[b] if grammars else None
-                tokens = token if isinstance(token, list) else [token]
-                queue[b] = _advance(grammar, tokens, eos_id, stats) if grammar else tokens
+                queue[b] = _advance(grammar, token, eos_id, stats) if grammar else [token]
         if B == 1:  # jump-forward: everything queued goes through the decoder at once
             feed, queue[0] = queue[0][:max_new - len(out[0])], []
         else:

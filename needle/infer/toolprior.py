@@ -1,8 +1,8 @@
-"""Tool choice with a lexical prior. Where a tool name comes next, each offered tool scores the model's logit for
-its name's first token plus `weight` x its BM25 relevance to the request (halved per call already made to it),
-and the best tool's name is written whole. The relevance also overrides abstention: a request this close to an
-offered tool is answered with a call even when the model would rather name a tool that is not offered.
-Word weights (IDF) come from the training tools' texts, so two offered tools score as well as ten.
+"""Tool choice with a lexical prior. While a tool name is written, each token that continues an offered name (as
+answers tokenize it) gets `weight` x the highest BM25 relevance to the request among the tools it continues,
+halved per call already made to a tool; names sharing a first token part where the model and the prior say.
+The relevance also overrides abstention: a request this close to an offered tool is answered with a call even
+when the model would rather name a tool that is not offered. Word weights (IDF) come from the training tools.
 """
 from __future__ import annotations
 
