@@ -2,7 +2,8 @@
 
 Counts by call type, tools offered and calls per example, token lengths (on a sample, with the real
 prompt layout), most frequent tools, the exact-duplicate rate and the share of queries still unique
-once argument values are masked (a measure of phrasing variety that values alone cannot inflate).
+once argument values are masked (a measure of phrasing variety that values alone cannot inflate), and how
+varied the string values are (a few values filling most slots teach a model to recall them, not to copy).
 """
 from __future__ import annotations
 
@@ -36,6 +37,20 @@ def masked_query(ex: Example) -> str:
     return _DIGITS.sub("#", q)
 
 
+def string_values(ex: Example) -> list[str]:
+    """Every string argument value of the example's answer, nested ones included."""
+    stack, out = [c.arguments for c in ex.answers], []
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack += list(v.values())
+        elif isinstance(v, list):
+            stack += v
+        elif isinstance(v, str):
+            out.append(v)
+    return out
+
+
 def _call_type(ex: Example, meta: dict | None) -> str:
     if isinstance(meta, dict) and meta.get("type"):
         return str(meta["type"])
@@ -48,7 +63,7 @@ def collect(path: str | Path, tok=None, token_sample: int = 2000) -> dict:
     """All statistics of one file; with a tokenizer, token lengths of the first `token_sample` examples."""
     path, skipped = Path(path), []
     types, tools_n, calls_n, called, offered = Counter(), Counter(), Counter(), Counter(), set()
-    queries, masked, lengths = Counter(), set(), []
+    queries, masked, lengths, values = Counter(), set(), [], Counter()
     for ex, meta in read_jsonl_meta(path, errors="skip", skipped=skipped):
         types[_call_type(ex, meta)] += 1
         tools_n[len(ex.tools)] += 1
@@ -57,6 +72,7 @@ def collect(path: str | Path, tok=None, token_sample: int = 2000) -> dict:
         offered.update(t.name for t in ex.tools)
         queries[ex.query] += 1
         masked.add(masked_query(ex))
+        values.update(string_values(ex))
         if tok is not None and len(lengths) < token_sample:
             lengths.append(_lengths(tok, ex))
     n = sum(types.values())
@@ -64,7 +80,10 @@ def collect(path: str | Path, tok=None, token_sample: int = 2000) -> dict:
             "types": types, "tools_offered": tools_n, "calls": calls_n, "top_tools": called.most_common(15),
             "distinct_tools_offered": len(offered), "distinct_tools_called": len(called),
             "duplicate_rate": (n - len(queries)) / n if n else 0.0,
-            "unique_masked_share": len(masked) / n if n else 0.0, "lengths": lengths}
+            "unique_masked_share": len(masked) / n if n else 0.0, "lengths": lengths,
+            "string_values": values.total(), "distinct_string_values": len(values),
+            "top100_value_share": sum(c for _, c in values.most_common(100)) / max(1, values.total()),
+            "top_values": values.most_common(10)}
 
 
 def _lengths(tok, ex: Example) -> tuple[int, int]:
@@ -91,7 +110,10 @@ def format_report(s: dict) -> str:
              _table("most frequent tools called", s["top_tools"]),
              f"distinct tools: {s['distinct_tools_offered']} offered, {s['distinct_tools_called']} called",
              f"duplicate queries: {100 * s['duplicate_rate']:.2f}%",
-             f"unique after masking argument values: {100 * s['unique_masked_share']:.1f}%"]
+             f"unique after masking argument values: {100 * s['unique_masked_share']:.1f}%",
+             f"string argument values: {s['string_values']}, {s['distinct_string_values']} distinct; the 100 commonest "
+             f"fill {100 * s['top100_value_share']:.1f}% of slots; commonest: "
+             + ", ".join(f"{v!r} ({c})" for v, c in s["top_values"])]
     if s["lengths"]:
         enc, dec = zip(*s["lengths"])
         q = lambda xs, p: sorted(xs)[min(len(xs) - 1, int(p * len(xs)))]  # noqa: E731

@@ -4,6 +4,9 @@ The answer is the JSON value a call holds; the surface is how the query says it.
 for documented normalisations: numbers may be written as words ("twenty five" -> 25), dates in many
 formats become ISO `YYYY-MM-DD`, clock times ("7:30 pm", "noon") become 24-hour `HH:MM`.
 Faker fills people, places, phones, e-mails... in 13 locales; pools are built once per process.
+Open-ended strings (`word`, and half of songs, albums, products...) also come from an open vocabulary (Faker's
+word lists in eight languages, its phrases): a small fixed pool lets the model recall values instead of
+copying them from the request.
 """
 from __future__ import annotations
 
@@ -28,10 +31,18 @@ _FAKER_POOLS = {
     "url": lambda f: f.url() + f.uri_path() if f.random.random() < 0.5 else f.url(),
     "username": lambda f: f.user_name(),
 }
+# Open vocabulary: the word lists of these locales (others share a Latin placeholder list), and English phrases.
+LEXICON_LOCALES = ("en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "ja_JP")
+_PHRASES = (lambda f: f.catch_phrase(), lambda f: f.bs(), lambda f: f.job())
+PHRASE_POOL_SIZE = 1500
+# Where an open-ended value comes from: the fixed topical pool, one word of the lexicon, two or three of them,
+# a Faker phrase (cumulative probabilities, tuned for variety, not measured).
+OPEN_MIX = (0.35, 0.75, 0.9, 1.0)
 POOL_NAMES = frozenset(_FAKER_POOLS) | {"contact", "date", "time", "message", "long_text", "title", "product",
                                         "word", "filename",
                                         "song", "artist", "album", "podcast", "app", "language", "color",
                                         "currency"}
+_OPEN_TITLES = ("song", "album", "podcast")
 TIME_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
@@ -95,7 +106,7 @@ class ValuePools:
                 "place": rng.choice(self.data["places"]), "first_name": rng.choice(self.faker["first_name"]),
                 "last_name": rng.choice(self.faker["last_name"]), "day": rng.choice(self.data["days"]),
                 "city": rng.choice(self.faker["city"]), "company": rng.choice(self.faker["company"]),
-                "word": rng.choice(self.data["words"]).capitalize(), "word2": rng.choice(self.data["words"]),
+                "word": self.open_word(rng).capitalize(), "word2": self.open_word(rng),
                 "n": str(rng.randint(1, 4)), "year": str(rng.randint(2025, 2029))}
         return template.format(**fill)
 
@@ -112,10 +123,16 @@ class ValuePools:
         elif name == "long_text":
             v = " ".join(rng.sample(self.data["long_text_sentences"], rng.randint(2, 5)))
         elif name == "word":
-            v = rng.choice(self.data["words"])
+            v = self.open_word(rng)
         elif name == "filename":
             sep = rng.choice(["_", "-", " "])
-            v = f"{rng.choice(self.data['words'])}{sep}{rng.randint(1, 2030)}.{rng.choice(self.data['file_extensions'])}"
+            v = f"{self.open_word(rng, 2)}{sep}{rng.randint(1, 2030)}.{rng.choice(self.data['file_extensions'])}"
+        elif name in _OPEN_TITLES and rng.random() < 0.5:
+            v = " ".join(w.capitalize() for w in self._lexicon_words(rng, rng.randint(1, 3)))
+        elif name in ("product", "app") and rng.random() < 0.5:
+            v = self.open_word(rng, 2)
+        elif name == "artist" and rng.random() < 0.5:
+            v = rng.choice(self.faker["person"])
         elif name in self.faker:
             v = rng.choice(self.faker[name])
         elif name in self.data:
@@ -123,6 +140,22 @@ class ValuePools:
         else:
             raise KeyError(f"unknown value pool @{name}; known: {sorted(POOL_NAMES)}")
         return v, v
+
+    def _lexicon_words(self, rng: random.Random, n: int) -> list[str]:
+        """n words of one language's list, English half the time."""
+        locale = LEXICON_LOCALES[0] if rng.random() < 0.5 else rng.choice(LEXICON_LOCALES[1:])
+        return [rng.choice(self.faker[f"lexicon_{locale}"]) for _ in range(n)]
+
+    def open_word(self, rng: random.Random, max_kind: int = 3) -> str:
+        """An open-ended value: a topical word, a lexicon word, two or three of them, or a phrase (kinds 0-3,
+        at most `max_kind`)."""
+        r = rng.random()
+        kind = min(max_kind, next(i for i, p in enumerate(OPEN_MIX) if r < p))
+        if kind == 0:
+            return rng.choice(self.data["words"])
+        if kind == 3:
+            return rng.choice(self.faker["phrase"])
+        return " ".join(self._lexicon_words(rng, 1 if kind == 1 else rng.randint(2, 3)))
 
     def _sample_moment(self, rng: random.Random, name: str) -> tuple[str, str]:
         if name == "date":
@@ -148,6 +181,11 @@ def build_faker_values(data: dict) -> dict[str, list[str]]:
         fake.seed_instance(i)
         for key, make in _FAKER_POOLS.items():
             out[key] += [_clean(make(fake)) for _ in range(POOL_SIZE // 4 if key == "country" else POOL_SIZE)]
+    for locale in LEXICON_LOCALES:
+        out[f"lexicon_{locale}"] = [w for w in Faker(locale).get_words_list() if len(w) >= 3 and " " not in w]
+    fake = Faker("en_US")
+    fake.seed_instance(0)
+    out["phrase"] = [_clean(_PHRASES[i % len(_PHRASES)](fake)) for i in range(PHRASE_POOL_SIZE)]
     return {k: sorted(set(v)) for k, v in out.items()}
 
 

@@ -66,3 +66,13 @@ def test_value_normalisations():
     assert len({pools.sample(rng, "person")[0] for _ in range(300)}) > 200
     answer, surface = pools.sample(rng, "time")
     assert len(answer) == 5 and answer[2] == ":"
+
+
+def test_open_ended_values_come_from_an_open_vocabulary():
+    # A small fixed pool (the 34 topical words alone) lets the model recall values instead of copying them.
+    rng, pools = random.Random(3), load_pools()
+    words = [pools.sample(rng, "word")[0] for _ in range(2000)]
+    assert len(set(words)) > 1000 and any(" " in w for w in words) and any(not w.isascii() for w in words)
+    assert all(w.strip() == w and w for w in words)
+    songs = {pools.sample(rng, "song")[0] for _ in range(500)}
+    assert len(songs) > 200
