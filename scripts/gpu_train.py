@@ -80,7 +80,8 @@ def summarise(name: str, run_dir: Path, peak: float | None) -> dict:
            "final_loss": round(m[-1]["loss"], 4), **rate}
     vals = [x for x in m if "val_loss" in x]
     if vals:
-        out["val"] = [{k: x[k] for k in ("step", "val_loss", "val_token_acc")} for x in vals]
+        out["val"] = [{k: x[k] for k in ("step", "val_loss", "val_token_acc", "val_value_acc", "val_name_acc")
+                       if k in x} for x in vals]
     if peak and rate:
         out["mfu"] = round(rate["flops_per_s"] / peak, 4)
     log(f"   {name}: {json.dumps(out)}")

@@ -3,6 +3,8 @@
 DDP is detected from the environment (gloo on CPU, nccl on CUDA). Loss: cross-entropy weighted per
 token (name 2.0, key 1.5, value 4.0, other 1.0) and normalised by the number of target tokens.
 Checkpoints carry optimizer state, data position and RNG state, so a resumed run continues exactly.
+Validation also reports token accuracy on argument values and tool names alone (told apart by their loss
+weights): the value accuracy is the one that shows whether the model copies from the request.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from tqdm import tqdm
 
+from needle.data.format import NAME, ROLE_WEIGHTS, VALUE
 from needle.data.schema import read_jsonl
 from needle.model.checkpoint import load_model, prune_checkpoints, resolve_checkpoint, save_checkpoint, write_latest
 from needle.model.config import NeedleConfig
@@ -81,10 +84,15 @@ def make_stream(cfg: TrainConfig, train_data, tok: Tokenizer, mcfg: NeedleConfig
     return BatchStream(train_data, cfg.batch_tokens, cfg.seed, rank, world, **pos)
 
 
+ROLE_ACCURACY = {"val_value_acc": ROLE_WEIGHTS[VALUE], "val_name_acc": ROLE_WEIGHTS[NAME]}
+
+
 @torch.no_grad()
 def evaluate(model, data, cfg: TrainConfig, device) -> dict:
+    """Validation loss and token accuracy; for tool calls also the accuracy on value and on name tokens."""
     model.eval()
     tot_loss = tot_correct = tot_n = 0.0
+    roles = {key: [0, 0] for key in ROLE_ACCURACY}  # key -> [correct, tokens]
     for idxs in bucket_batches(data.lengths, cfg.batch_tokens, cfg.seed, epoch=0)[:cfg.eval_batches]:
         b = collate([data.get(i, f"{cfg.seed}/val") for i in idxs], data.tok.pad_id).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -92,8 +100,14 @@ def evaluate(model, data, cfg: TrainConfig, device) -> dict:
         loss, correct = weighted_loss(logits, b)
         n = b.n_target_tokens
         tot_loss, tot_correct, tot_n = tot_loss + loss.item() * n, tot_correct + correct.item(), tot_n + n
+        hit = logits.argmax(-1) == b.target
+        for key, weight in ROLE_ACCURACY.items():
+            mask = b.weights == weight
+            roles[key][0] += int((hit & mask).sum())
+            roles[key][1] += int(mask.sum())
     model.train()
-    return {"val_loss": tot_loss / max(tot_n, 1), "val_token_acc": tot_correct / max(tot_n, 1)}
+    out = {"val_loss": tot_loss / max(tot_n, 1), "val_token_acc": tot_correct / max(tot_n, 1)}
+    return out | {key: c / n for key, (c, n) in roles.items() if n}  # text pretraining has neither role
 
 
 def build_model(cfg: TrainConfig, vocab_size: int) -> Needle:
