@@ -18,27 +18,8 @@ from needle.data.schema import Example, read_jsonl_meta
 _DIGITS = re.compile(r"\d+")
 
 
-def masked_query(ex: Example) -> str:
-    """The query with every argument value (and any digit run) replaced by a placeholder."""
-    q = ex.query.lower()
-    values: list[str] = []
-    for call in ex.answers:
-        stack = list(call.arguments.values())
-        while stack:
-            v = stack.pop()
-            if isinstance(v, dict):
-                stack += list(v.values())
-            elif isinstance(v, list):
-                stack += v
-            elif not isinstance(v, bool) and str(v).strip():
-                values.append(str(v).lower())
-    for v in sorted(values, key=len, reverse=True):
-        q = q.replace(v, "<v>")
-    return _DIGITS.sub("#", q)
-
-
-def string_values(ex: Example) -> list[str]:
-    """Every string argument value of the example's answer, nested ones included."""
+def _leaf_values(ex: Example) -> list:
+    """Every scalar argument value of the example's answer, nested ones included."""
     stack, out = [c.arguments for c in ex.answers], []
     while stack:
         v = stack.pop()
@@ -46,9 +27,23 @@ def string_values(ex: Example) -> list[str]:
             stack += list(v.values())
         elif isinstance(v, list):
             stack += v
-        elif isinstance(v, str):
+        else:
             out.append(v)
     return out
+
+
+def masked_query(ex: Example) -> str:
+    """The query with every argument value (and any digit run) replaced by a placeholder."""
+    q = ex.query.lower()
+    values = [str(v).lower() for v in _leaf_values(ex) if not isinstance(v, bool) and str(v).strip()]
+    for v in sorted(values, key=len, reverse=True):
+        q = q.replace(v, "<v>")
+    return _DIGITS.sub("#", q)
+
+
+def string_values(ex: Example) -> list[str]:
+    """Every string argument value of the example's answer, nested ones included."""
+    return [v for v in _leaf_values(ex) if isinstance(v, str)]
 
 
 def _call_type(ex: Example, meta: dict | None) -> str:
