@@ -119,6 +119,7 @@ class _pool:
 
 def write_heldout(out_dir: str | Path, num: int, seed: int = 0, workers: int = 0,
                   progress_bar: bool = True) -> list[dict]:
-    """The unseen-tool, unseen-phrasing and unseen-domain sets, `num` examples each."""
-    return [write_dataset(GenConfig(split=s, seed=seed), num, Path(out_dir) / f"{s}.jsonl",
+    """The unseen-tool, unseen-phrasing and unseen-domain sets, `num` examples each, with the value pools they
+    were first made with (GenConfig.open_values=False), so that seed 0 always gives the same test sets."""
+    return [write_dataset(GenConfig(split=s, seed=seed, open_values=False), num, Path(out_dir) / f"{s}.jsonl",
                           workers=workers, progress_bar=progress_bar) for s in HELDOUT_SPLITS]

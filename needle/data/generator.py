@@ -62,6 +62,9 @@ class GenConfig:
     confusable_p: float = 0.5  # how often look-alikes of the needed tools are among the distractors
     max_tool_chars: int = 2800  # distractors stop here (~700 tokens), leaving the 1024-token encoder room
     respell_p: float = 0.0  # share of examples whose tool names (and keys) are respelled (needle/data/respell.py)
+    # Open-ended string values from an open vocabulary (needle/data/values.py). NOTE: the held-out test splits
+    # keep False (write_heldout), so they stay the sets every published figure was measured on.
+    open_values: bool = True
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -99,7 +102,7 @@ class Generator:
 
     def __init__(self, cfg: GenConfig):
         self.cfg, self.bank = cfg, build_bank(cfg.split)
-        self.phraser = Phraser(load_pools(), "heldout" if cfg.split == "unseen_phrasing" else "train")
+        self.phraser = Phraser(load_pools(cfg.open_values), "heldout" if cfg.split == "unseen_phrasing" else "train")
         self.d = load_phrasing()
         self.by_name = {t.name: t for t in self.bank.all}
         self.sizes: dict[str, int] = {}

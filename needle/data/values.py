@@ -97,8 +97,8 @@ def time_surface(rng: random.Random, hour: int, minute: int) -> str:
 class ValuePools:
     """Sampled values by pool name; deterministic given the rng passed to `sample`."""
 
-    def __init__(self, data: dict, faker_values: dict[str, list[str]]):
-        self.data, self.faker = data, faker_values
+    def __init__(self, data: dict, faker_values: dict[str, list[str]], open_values: bool = True):
+        self.data, self.faker, self.open_values = data, faker_values, open_values
 
     def _text(self, rng: random.Random, template: str) -> str:
         fill = {"minutes": str(rng.randint(5, 45)), "product": rng.choice(self.data["product"]),
@@ -127,11 +127,11 @@ class ValuePools:
         elif name == "filename":
             sep = rng.choice(["_", "-", " "])
             v = f"{self.open_word(rng, 2)}{sep}{rng.randint(1, 2030)}.{rng.choice(self.data['file_extensions'])}"
-        elif name in _OPEN_TITLES and rng.random() < 0.5:
+        elif name in _OPEN_TITLES and self.open_values and rng.random() < 0.5:
             v = " ".join(w.capitalize() for w in self._lexicon_words(rng, rng.randint(1, 3)))
-        elif name in ("product", "app") and rng.random() < 0.5:
+        elif name in ("product", "app") and self.open_values and rng.random() < 0.5:
             v = self.open_word(rng, 2)
-        elif name == "artist" and rng.random() < 0.5:
+        elif name == "artist" and self.open_values and rng.random() < 0.5:
             v = rng.choice(self.faker["person"])
         elif name in self.faker:
             v = rng.choice(self.faker[name])
@@ -149,6 +149,8 @@ class ValuePools:
     def open_word(self, rng: random.Random, max_kind: int = 3) -> str:
         """An open-ended value: a topical word, a lexicon word, two or three of them, or a phrase (kinds 0-3,
         at most `max_kind`)."""
+        if not self.open_values:  # the held-out test splits were made this way (GenConfig.open_values)
+            return rng.choice(self.data["words"])
         r = rng.random()
         kind = min(max_kind, next(i for i, p in enumerate(OPEN_MIX) if r < p))
         if kind == 0:
@@ -189,9 +191,9 @@ def build_faker_values(data: dict) -> dict[str, list[str]]:
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
-@lru_cache(maxsize=1)
-def load_pools() -> ValuePools:
+@lru_cache(maxsize=2)
+def load_pools(open_values: bool = True) -> ValuePools:
     """The pools, read once per process from FAKER_FILE: identical in every process and on every machine."""
     data = json.loads(VALUES_FILE.read_text(encoding="utf-8"))
     with gzip.open(FAKER_FILE, "rt", encoding="utf-8") as f:
-        return ValuePools(data, json.load(f))
+        return ValuePools(data, json.load(f), open_values)

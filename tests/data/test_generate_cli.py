@@ -1,4 +1,5 @@
 """`needle generate-data` and `needle data stats` as a user runs them (real subprocesses)."""
+import hashlib
 import json
 import subprocess
 import sys
@@ -30,6 +31,10 @@ def test_heldout_splits_written(tmp_path):
     assert r.returncode == 0, r.stderr
     for split in ("unseen_tools", "unseen_phrasing", "unseen_domains"):
         assert sum(1 for _ in read_jsonl(tmp_path / f"{split}.jsonl")) == 200
+    # The held-out splits are the project's test sets, made on demand from seed 0 (needle eval): a change to the
+    # generator must not change them silently. These are the first 200 examples every published figure used.
+    digest = hashlib.sha256((tmp_path / "unseen_tools.jsonl").read_bytes()).hexdigest()
+    assert digest == "897c6d4502f18386434186706201084976d813402125c178d5a56e5d7923e66e"
 
 
 def test_bad_options_give_one_line_errors(tmp_path):

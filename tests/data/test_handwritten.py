@@ -76,3 +76,7 @@ def test_open_ended_values_come_from_an_open_vocabulary():
     assert all(w.strip() == w and w for w in words)
     songs = {pools.sample(rng, "song")[0] for _ in range(500)}
     assert len(songs) > 200
+    # The held-out test splits keep the pools they were first made with (GenConfig.open_values=False).
+    closed = load_pools(open_values=False)
+    assert {closed.sample(rng, "word")[0] for _ in range(500)} <= set(closed.data["words"])
+    assert {closed.sample(rng, "song")[0] for _ in range(200)} <= set(closed.data["song"])
