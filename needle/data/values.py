@@ -38,11 +38,11 @@ PHRASE_POOL_SIZE = 1500
 # Where an open-ended value comes from: the fixed topical pool, one word of the lexicon, two or three of them,
 # a Faker phrase (cumulative probabilities, tuned for variety, not measured).
 OPEN_MIX = (0.35, 0.75, 0.9, 1.0)
+_OPEN_TITLES = ("song", "album", "podcast")  # half of these are title-cased lexicon words
 POOL_NAMES = frozenset(_FAKER_POOLS) | {"contact", "date", "time", "message", "long_text", "title", "product",
                                         "word", "filename",
                                         "song", "artist", "album", "podcast", "app", "language", "color",
                                         "currency"}
-_OPEN_TITLES = ("song", "album", "podcast")
 TIME_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
@@ -127,11 +127,11 @@ class ValuePools:
         elif name == "filename":
             sep = rng.choice(["_", "-", " "])
             v = f"{self.open_word(rng, 2)}{sep}{rng.randint(1, 2030)}.{rng.choice(self.data['file_extensions'])}"
-        elif name in _OPEN_TITLES and self.open_values and rng.random() < 0.5:
+        elif name in _OPEN_TITLES and self._half_open(rng):
             v = " ".join(w.capitalize() for w in self._lexicon_words(rng, rng.randint(1, 3)))
-        elif name in ("product", "app") and self.open_values and rng.random() < 0.5:
+        elif name in ("product", "app") and self._half_open(rng):
             v = self.open_word(rng, 2)
-        elif name == "artist" and self.open_values and rng.random() < 0.5:
+        elif name == "artist" and self._half_open(rng):
             v = rng.choice(self.faker["person"])
         elif name in self.faker:
             v = rng.choice(self.faker[name])
@@ -140,6 +140,10 @@ class ValuePools:
         else:
             raise KeyError(f"unknown value pool @{name}; known: {sorted(POOL_NAMES)}")
         return v, v
+
+    def _half_open(self, rng: random.Random) -> bool:
+        """With open values, a coin flip; without, False and no draw (the held-out splits' draws stay as made)."""
+        return self.open_values and rng.random() < 0.5
 
     def _lexicon_words(self, rng: random.Random, n: int) -> list[str]:
         """n words of one language's list, English half the time."""
