@@ -235,8 +235,10 @@ class Needle(nn.Module):
         with torch.autocast(device_type=h.device.type, enabled=False):
             return h.float() @ self.embed.weight.float().t()
 
-    def forward(self, enc_ids, enc_mask, dec_ids) -> torch.Tensor:
-        memory = self.encode(enc_ids, enc_mask)
+    def forward(self, enc_ids, enc_mask, dec_ids, encoder_grad: bool = True) -> torch.Tensor:
+        # encoder_grad=False: the encoder runs without autograd (decoder-only training; see freeze_encoder)
+        with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
+            memory = self.encode(enc_ids, enc_mask)
         return self.decode(dec_ids, self.cross_kv(memory), enc_mask)
 
     def new_caches(self, batch: int, max_len: int | None = None, dtype=None, device=None) -> list[KVCache]:
@@ -255,8 +257,10 @@ def peak_bf16_flops(device_name: str) -> float | None:
     return next((v for k, v in GPU_PEAK_BF16_FLOPS.items() if k in device_name), None)
 
 
-def step_flops(cfg: NeedleConfig, batch: int, enc_len: int, dec_len: int, train: bool = True) -> float:
-    """Matmul FLOPs of one forward (x3 for forward + backward) over a padded (batch, enc_len, dec_len) batch.
+def step_flops(cfg: NeedleConfig, batch: int, enc_len: int, dec_len: int, train: bool = True,
+               encoder_grad: bool = True) -> float:
+    """Matmul FLOPs of one forward (x3 for forward + backward) over a padded (batch, enc_len, dec_len) batch;
+    a frozen encoder (encoder_grad=False) runs forward only.
 
     Counts projections, attention scores and values (full squares, masked or not) and the output head:
     the work the kernels actually do, used for tokens/s -> model FLOPs utilisation.
@@ -267,8 +271,8 @@ def step_flops(cfg: NeedleConfig, batch: int, enc_len: int, dec_len: int, train:
     enc = cfg.n_encoder_layers * (S * self_proj + 2 * H * S * S * hd)
     cross = T * (d * H * hd + H * hd * d) + S * d * 2 * Hkv * hd + 2 * H * T * S * hd
     dec = cfg.n_decoder_layers * (T * self_proj + 2 * H * T * T * hd + cross)
-    fwd = 2.0 * batch * (enc + dec + T * d * cfg.vocab_size)
-    return fwd * (3 if train else 1)
+    grad = 3 if train else 1
+    return 2.0 * batch * (enc * (grad if encoder_grad else 1) + (dec + T * d * cfg.vocab_size) * grad)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -44,6 +44,9 @@ class TrainConfig:
     keep_checkpoints: int = 2
     resume: bool = True
     threads: int = 0  # torch CPU threads (0: PyTorch's default)
+    # Train the decoder (and the shared embedding) only: the encoder runs without autograd, so a step costs
+    # about half (measured on this 2-core CPU, 12k-token batches: 3.8 s against 7.9 s). For CPU fine-tuning.
+    freeze_encoder: bool = False
     compile: bool = False  # torch.compile the training forward (dynamic shapes); slower on this CPU (recompiles), untried on a GPU
     progress: bool = True
 

@@ -160,6 +160,9 @@ def train(cfg: TrainConfig) -> dict:
         tok_path = resolve_checkpoint(cfg.init_from) / "tokenizer.json"
     tok = Tokenizer.from_file(tok_path)
     model = build_model(cfg, tok.vocab_size).to(device)
+    if cfg.freeze_encoder:
+        for p in [*model.encoder.parameters(), *model.encoder_norm.parameters()]:
+            p.requires_grad_(False)  # left out of the optimizer; the tied embedding still learns via the decoder
     train_data, val_data = build_data(cfg, tok, model.cfg)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     state = try_resume(cfg, model, opt) or {"step": 0, "position": {}, "tokens": 0, "elapsed": 0.0}
@@ -200,10 +203,11 @@ def _loop(cfg, model, ddp, opt, stream, val_data, tok_path, state, rank, world, 
         set_lr(opt, lr)
         cpu_b = next(stream)
         n_tokens = int(cpu_b.enc_mask.sum()) + cpu_b.n_target_tokens  # counted before the copy: no GPU sync
-        state["flops"] += step_flops(model.cfg, *cpu_b.enc_ids.shape, cpu_b.dec_in.shape[1]) * world
+        state["flops"] += step_flops(model.cfg, *cpu_b.enc_ids.shape, cpu_b.dec_in.shape[1],
+                                     encoder_grad=not cfg.freeze_encoder) * world
         b = cpu_b.to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            logits = ddp(b.enc_ids, b.enc_mask, b.dec_in)
+            logits = ddp(b.enc_ids, b.enc_mask, b.dec_in, encoder_grad=not cfg.freeze_encoder)
         loss, _ = weighted_loss(logits, b)
         opt.zero_grad(set_to_none=True)
         loss.backward()

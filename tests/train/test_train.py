@@ -42,6 +42,22 @@ def test_loss_goes_down(data_file, tmp_path):
     assert 0 <= m["val_value_acc"] < m["val_token_acc"] and 0 <= m["val_name_acc"] <= 1
 
 
+def test_freeze_encoder_trains_only_the_decoder(data_file, tmp_path):
+    train(_cfg(data_file, tmp_path / "a", max_steps=3))
+    start = load_file(tmp_path / "a/step_0000003/model.safetensors")
+    m = train(_cfg(data_file, tmp_path / "b", init_from=str(tmp_path / "a"), freeze_encoder=True, max_steps=8,
+                   save_every=8, eval_every=8))
+    after = load_file(tmp_path / "b/step_0000008/model.safetensors")
+    frozen = [k for k in start if k.startswith(("encoder.", "encoder_norm."))]
+    assert frozen and all(torch.equal(start[k], after[k]) for k in frozen)
+    assert not torch.equal(start["embed.weight"], after["embed.weight"])
+    assert all(not torch.equal(start[k], after[k]) for k in start if k.startswith("decoder.") and k.endswith("wo.weight"))
+    opt_names = {k.split("::")[0] for k in load_file(tmp_path / "b/step_0000008/optimizer.safetensors")}
+    assert opt_names and not any(n.startswith("encoder") for n in opt_names)
+    full = train(_cfg(data_file, tmp_path / "c", init_from=str(tmp_path / "a"), max_steps=8, save_every=8, eval_every=8))
+    assert 0 < m["flops"] < full["flops"]  # the frozen encoder runs forward only
+
+
 def test_resume_is_exact(data_file, tmp_path):
     train(_cfg(data_file, tmp_path / "a"))
     straight = load_file(tmp_path / "a/step_0000006/model.safetensors")
