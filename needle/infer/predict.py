@@ -25,6 +25,7 @@ from needle.infer.cues import fill_named_enums
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.quantize import WEIGHT_KINDS
+from needle.infer.repair import MIN_LOGPROB, repair_calls
 from needle.infer.shortlist import shortlist
 from needle.model.checkpoint import CheckpointError, load_model
 from needle.tokenizer import Tokenizer
@@ -86,7 +87,8 @@ class Predictor:
                  batch_size: int = 32, weights: str = "int8", grammar: bool = True,
                  abstain_below: float = ABSTAIN_BELOW, copy_bonus: float = COPY_BONUS, drop_ungrounded: bool = True,
                  cue_bonus: float = CUE_BONUS, fill_enums: bool = True, tool_prior: float = TOOL_PRIOR,
-                 relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True):
+                 relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True,
+                 span_repair: float | None = MIN_LOGPROB):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -99,6 +101,7 @@ class Predictor:
         self.abstain_below, self.copy_bonus, self.drop_ungrounded = abstain_below, copy_bonus, drop_ungrounded
         self.cue_bonus, self.fill_enums, self.tool_prior = cue_bonus, fill_enums, tool_prior
         self.relevant_above = relevant_above
+        self.span_repair = span_repair if drop_ungrounded else None  # None: no span repair (needle/infer/repair.py)
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
@@ -152,7 +155,8 @@ class Predictor:
             rows = generate(self.model, enc_ids.to(self.device), enc_mask.to(self.device), prefix.to(self.device),
                             self.max_new_tokens, self.tok.eos_id, self.tok.pad_id).tolist()
         grammars = grammars or [None] * len(rows)
-        return [self._read(row, query, t, g) for row, (query, t), g in zip(rows, requests, grammars)]
+        return [self._read(row, query, t, g, enc)
+                for row, (query, t), g, enc in zip(rows, requests, grammars, enc_seqs)]
 
     def _grammar(self, query: str, tools: list[Tool]):
         try:
@@ -161,7 +165,7 @@ class Predictor:
             self.stats.failures.append(str(e))
             return None
 
-    def _read(self, row: list[int], query: str, tools: list[Tool], grammar) -> Prediction:
+    def _read(self, row: list[int], query: str, tools: list[Tool], grammar, enc_ids: list[int]) -> Prediction:
         ended = self.tok.eos_id in row
         text = self.tok.decode(row[:row.index(self.tok.eos_id)] if ended else row)
         calls, warnings = parse_answer(text), list(grammar.warnings) if grammar else []
@@ -174,6 +178,9 @@ class Predictor:
                 warnings.append(f"kept the {len(calls)} complete call(s) before the cut")
         if calls is None:
             return Prediction([], text, parsed=False, warnings=warnings, valid=False)
+        if self.span_repair is not None:
+            calls, repaired = repair_calls(self.model, self.tok, enc_ids, calls, tools, query, self.span_repair)
+            warnings += repaired
         if self.drop_ungrounded:
             calls, dropped = ground_calls(calls, tools, query)
             warnings += dropped

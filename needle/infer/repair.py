@@ -1,0 +1,137 @@
+"""Span repair: a required string the request does not contain is re-chosen among the request's own spans.
+
+Grounding drops a call whose required value is not in the request; most such values are failed copies
+('Yellowstone National Park' -> "Northorthorthorth"). Before that, the model scores every span of the request
+(1-6 words) as the value, given the answer written up to it, and the likeliest replaces the invented one when
+the model gives it a log-probability of at least `min_logprob`; otherwise the call is dropped as before.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from needle.data.format import compact, decoder_prefix
+from needle.data.grounding import ungrounded_values
+from needle.data.schema import Tool
+from needle.model.model import Needle
+
+MAX_SPAN_WORDS = 6
+MIN_LOGPROB = -2.0  # chosen on the generated validation sample (model card, "span repair")
+CHUNK = 64  # candidate spans scored per batch
+_EDGE = " \t\n,.;:!?()[]{}'\"\u201c\u201d\u2018\u2019"
+
+
+def query_spans(query: str, max_words: int = MAX_SPAN_WORDS) -> list[str]:
+    """Distinct runs of 1..max_words whitespace-separated words, outer punctuation stripped ("Eminem's" also
+    gives "Eminem")."""
+    words, spans = query.split(), {}
+    for i in range(len(words)):
+        for j in range(i + 1, min(len(words), i + max_words) + 1):
+            span = " ".join(words[i:j]).strip(_EDGE)
+            for s in (span, span[:-2] if span.endswith(("'s", "\u2019s")) else ""):
+                if s.strip(_EDGE):
+                    spans[s] = None
+    return list(spans)
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def closing_ids(tok) -> torch.Tensor:
+    """Ids of the tokens that begin with a double quote: the ones that can end a string value (`"`, `","`, `"}}]`)."""
+    return torch.tensor([i for i in range(tok.vocab_size) if (tok.decode([i]) or "x")[0] == '"'])
+
+
+@torch.no_grad()
+def encode_request(model: Needle, enc_ids: list[int]) -> tuple[list, torch.Tensor]:
+    """The decoder's cross-attention keys/values for one encoder prompt, and its mask: computed once a request."""
+    ids = torch.tensor([enc_ids], dtype=torch.long)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    return model.cross_kv(model.encode(ids, mask)), mask
+
+
+@torch.no_grad()
+def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_prefix: str, spans: list[str],
+                  closing: torch.Tensor | None = None, floor: float = float("-inf")) -> list[float]:
+    """log P(span, then the string closes | request, answer_prefix) for each span, teacher-forced (memory from
+    `encode_request`). The close is any token that starts with a quote: the model writes `San Francisco"}}]`,
+    never a lone `"`. A span whose first token alone scores below `floor` is not scored further (-inf)."""
+    closing = closing_ids(tok) if closing is None else closing
+    seqs = [decoder_prefix(tok) + tok.encode(answer_prefix + s) for s in spans]
+    fits = [i for i, s in enumerate(seqs) if len(s) <= model.cfg.max_decoder_len]  # longer: no room for the close
+    if len(fits) < len(seqs):
+        scores = dict(zip(fits, span_logprobs(model, tok, memory, answer_prefix, [spans[i] for i in fits], closing,
+                                              floor) if fits else []))
+        return [scores.get(i, float("-inf")) for i in range(len(spans))]
+    cross, mask = memory
+    start = min(_common(seqs[0], s) for s in seqs)  # tokens every candidate shares (BPE may merge across)
+    start = max(1, min(start, min(len(s) for s in seqs) - 1))
+    longest = max(len(s) for s in seqs)
+    caches = model.new_caches(1, longest)
+    first = F.log_softmax(model.decode(torch.tensor([seqs[0][:start]]), cross, mask, caches, pos=0)[0, -1], -1)
+    out = [float(first[s[start]]) for s in seqs]  # the first token's log-probability is shared by no one else
+    alive = [i for i, score in enumerate(out) if score >= floor]
+    out = [score if score >= floor else float("-inf") for score in out]
+    for c in range(0, len(alive), CHUNK):
+        chunk = [seqs[i] for i in alive[c:c + CHUNK]]
+        n, width = len(chunk), max(len(s) for s in chunk) - start
+        inp = torch.full((n, width), tok.pad_id, dtype=torch.long)
+        tgt = torch.full((n, width), -1, dtype=torch.long)
+        for i, s in enumerate(chunk):
+            inp[i, :len(s) - start] = torch.tensor(s[start:])
+            tgt[i, :len(s) - start - 1] = torch.tensor(s[start + 1:])
+        batch_caches = model.new_caches(n, longest)
+        for big, one in zip(batch_caches, caches):
+            big.k[:, :, :start], big.v[:, :, :start] = one.k[:, :, :start], one.v[:, :, :start]
+        kv = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in cross]
+        logp = F.log_softmax(model.decode(inp, kv, mask.expand(n, -1), batch_caches, pos=start), -1)
+        rest = (logp.gather(-1, tgt.clamp(min=0)[..., None])[..., 0] * (tgt >= 0)).sum(-1)
+        last = torch.tensor([len(s) - start - 1 for s in chunk])  # where each span's close is predicted
+        close = logp[torch.arange(n), last][:, closing].logsumexp(-1)
+        for i, extra in zip(alive[c:c + CHUNK], (rest + close).tolist()):
+            out[i] += extra
+    return out
+
+
+def _prefix(calls: list[dict], i: int, key: str) -> str:
+    """The compact answer text up to the opening quote of calls[i]'s value for `key`."""
+    call, done = calls[i], [compact(c) for c in calls[:i]]
+    args = [f"{compact(k)}:{compact(v)}" for k, v in call["arguments"].items() if k != key]
+    args = args[:list(call["arguments"]).index(key)]
+    return ("[" + "".join(d + "," for d in done) + '{"name":' + compact(call["name"]) + ',"arguments":{'
+            + "".join(a + "," for a in args) + compact(key) + ':"')
+
+
+def repair_calls(model: Needle, tok, enc_ids: list[int], calls: list[dict], tools: list[Tool], query: str,
+                 min_logprob: float = MIN_LOGPROB) -> tuple[list[dict], list[str]]:
+    """The calls with each invented required string replaced by the request span the model likes best (when
+    it likes it enough), and a note for each replacement. Anything else is left for `ground_calls`."""
+    schemas, notes, spans, closing, memory = {t.name: t.parameters for t in tools}, [], None, None, None
+    calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
+    for i, call in enumerate(calls):
+        schema, args = schemas.get(call.get("name")), call.get("arguments")
+        if not isinstance(schema, dict) or not isinstance(args, dict):
+            continue
+        props = schema.get("properties") or {}
+        for key in [k for k in schema.get("required") or [] if isinstance(args.get(k), str)]:
+            if not ungrounded_values({key: args[key]}, query, props.get(key) or {}):
+                continue
+            spans = query_spans(query) if spans is None else spans
+            taken = {v for k, v in args.items() if k != key and isinstance(v, str)}
+            options = [s for s in spans if s not in taken]
+            if not options:
+                continue
+            closing = closing_ids(tok) if closing is None else closing
+            memory = encode_request(model, enc_ids) if memory is None else memory
+            scores = span_logprobs(model, tok, memory, _prefix(calls, i, key), options, closing, min_logprob)
+            best = max(range(len(options)), key=scores.__getitem__)
+            if scores[best] >= min_logprob:
+                notes.append(f"{call['name']}'s required {key}={compact(args[key])} is not in the request: "
+                             f"replaced by {compact(options[best])}, the span of the request the model rates highest "
+                             f"(log-probability {scores[best]:.2f})")
+                args[key] = options[best]
+    return calls, notes
