@@ -7,6 +7,9 @@ the model gives it a log-probability of at least `min_logprob`; otherwise the ca
 """
 from __future__ import annotations
 
+import os
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 
@@ -34,13 +37,7 @@ def query_spans(query: str, max_words: int = MAX_SPAN_WORDS) -> list[str]:
     return list(spans)
 
 
-def _common(a: list[int], b: list[int]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
-
-
+@lru_cache(maxsize=4)
 def closing_ids(tok) -> torch.Tensor:
     """Ids of the tokens that begin with a double quote: the ones that can end a string value (`"`, `","`, `"}}]`)."""
     return torch.tensor([i for i in range(tok.vocab_size) if (tok.decode([i]) or "x")[0] == '"'])
@@ -68,7 +65,7 @@ def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_
                                               floor) if fits else []))
         return [scores.get(i, float("-inf")) for i in range(len(spans))]
     cross, mask = memory
-    start = min(_common(seqs[0], s) for s in seqs)  # tokens every candidate shares (BPE may merge across)
+    start = len(os.path.commonprefix(seqs))  # tokens every candidate shares (BPE may merge across)
     start = max(1, min(start, min(len(s) for s in seqs) - 1))
     longest = max(len(s) for s in seqs)
     caches = model.new_caches(1, longest)
