@@ -17,7 +17,7 @@ import re
 import torch
 
 from needle.data.format import compact
-from needle.data.grounding import ungrounded_values
+from needle.data.grounding import schema_constants, ungrounded_values
 from needle.data.schema import Tool
 from needle.infer.cues import query_numbers
 
@@ -154,5 +154,20 @@ def ground_calls(calls: list[dict], tools: list[Tool], query: str) -> tuple[list
             continue
         warnings += [f"dropped {call['name']}'s optional argument {k}={compact(v)}: not in the request"
                      for k, v in absent.items()]
-        out.append({**call, "arguments": {k: v for k, v in args.items() if k not in absent}})
+        kept = {k: _trimmed(v, schema_constants(props.get(k) or {})) for k, v in args.items() if k not in absent}
+        warnings += [f"trimmed the spaces around {call['name']}'s {k}={compact(args[k])}"
+                     for k, v in kept.items() if v != args[k]]
+        out.append({**call, "arguments": kept})
     return out, warnings
+
+
+def _trimmed(value, constants: set[str]):
+    """The value with whitespace stripped from the ends of its strings (grounding ignores it, and the model
+    sometimes runs on with spaces after a copied name: "Sam's      "), schema constants left as they are."""
+    if isinstance(value, str):
+        return value if value in constants else value.strip()
+    if isinstance(value, list):
+        return [_trimmed(v, constants) for v in value]
+    if isinstance(value, dict):
+        return {k: _trimmed(v, constants) for k, v in value.items()}
+    return value

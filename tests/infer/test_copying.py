@@ -118,6 +118,19 @@ def test_optional_arguments_not_in_the_request_are_dropped():
     assert same == calls and none == []
 
 
+def test_spaces_around_kept_strings_are_trimmed_but_not_around_schema_constants():
+    tool = {"name": "set_filter", "parameters": {"type": "object", "properties": {
+        "child_name": {"type": "string"}, "sites": {"type": "array", "items": {"type": "string"}},
+        "level": {"type": "string", "enum": [" strict ", "off"]}}, "required": ["child_name"]}}
+    calls = [{"name": "set_filter", "arguments": {"child_name": "Sam's      ", "sites": [" x.com", "y.org"],
+                                                  "level": " strict "}}]
+    kept, warnings = ground_calls(calls, parse_tools([tool], where="test"), "block x.com and y.org on Sam's tablet")
+    assert kept == [{"name": "set_filter", "arguments": {"child_name": "Sam's", "sites": ["x.com", "y.org"],
+                                                         "level": " strict "}}]
+    assert warnings == ["trimmed the spaces around set_filter's child_name=\"Sam's      \"",
+                        "trimmed the spaces around set_filter's sites=[\" x.com\",\"y.org\"]"]
+
+
 def test_a_call_whose_required_value_is_not_in_the_request_is_not_made():
     tools = parse_tools([TIMER, GCD], where="test")
     calls = [{"name": "gcd", "arguments": {"a": 4, "b": 5}}, {"name": "set_timer", "arguments": {"minutes": 5}}]
