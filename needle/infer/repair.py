@@ -53,16 +53,15 @@ def encode_request(model: Needle, enc_ids: list[int]) -> tuple[list, torch.Tenso
 
 @torch.no_grad()
 def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_prefix: str, spans: list[str],
-                  closing: torch.Tensor | None = None, floor: float = float("-inf")) -> list[float]:
+                  floor: float = float("-inf")) -> list[float]:
     """log P(span, then the string closes | request, answer_prefix) for each span, teacher-forced (memory from
     `encode_request`). The close is any token that starts with a quote: the model writes `San Francisco"}}]`,
     never a lone `"`. A span whose first token alone scores below `floor` is not scored further (-inf)."""
-    closing = closing_ids(tok) if closing is None else closing
     seqs = [decoder_prefix(tok) + tok.encode(answer_prefix + s) for s in spans]
     fits = [i for i, s in enumerate(seqs) if len(s) <= model.cfg.max_decoder_len]  # longer: no room for the close
     if len(fits) < len(seqs):
-        scores = dict(zip(fits, span_logprobs(model, tok, memory, answer_prefix, [spans[i] for i in fits], closing,
-                                              floor) if fits else []))
+        kept = span_logprobs(model, tok, memory, answer_prefix, [spans[i] for i in fits], floor) if fits else []
+        scores = dict(zip(fits, kept))
         return [scores.get(i, float("-inf")) for i in range(len(spans))]
     cross, mask = memory
     start = len(os.path.commonprefix(seqs))  # tokens every candidate shares (BPE may merge across)
@@ -88,7 +87,7 @@ def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_
         logp = F.log_softmax(model.decode(inp, kv, mask.expand(n, -1), batch_caches, pos=start), -1)
         rest = (logp.gather(-1, tgt.clamp(min=0)[..., None])[..., 0] * (tgt >= 0)).sum(-1)
         last = torch.tensor([len(s) - start - 1 for s in chunk])  # where each span's close is predicted
-        close = logp[torch.arange(n), last][:, closing].logsumexp(-1)
+        close = logp[torch.arange(n), last][:, closing_ids(tok)].logsumexp(-1)
         for i, extra in zip(alive[c:c + CHUNK], (rest + close).tolist()):
             out[i] += extra
     return out
@@ -107,7 +106,7 @@ def repair_calls(model: Needle, tok, enc_ids: list[int], calls: list[dict], tool
                  min_logprob: float = MIN_LOGPROB) -> tuple[list[dict], list[str]]:
     """The calls with each invented required string replaced by the request span the model likes best (when
     it likes it enough), and a note for each replacement. Anything else is left for `ground_calls`."""
-    schemas, notes, spans, closing, memory = {t.name: t.parameters for t in tools}, [], None, None, None
+    schemas, notes, spans, memory = {t.name: t.parameters for t in tools}, [], None, None
     calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
     for i, call in enumerate(calls):
         schema, args = schemas.get(call.get("name")), call.get("arguments")
@@ -122,9 +121,8 @@ def repair_calls(model: Needle, tok, enc_ids: list[int], calls: list[dict], tool
             options = [s for s in spans if s not in taken]
             if not options:
                 continue
-            closing = closing_ids(tok) if closing is None else closing
             memory = encode_request(model, enc_ids) if memory is None else memory
-            scores = span_logprobs(model, tok, memory, _prefix(calls, i, key), options, closing, min_logprob)
+            scores = span_logprobs(model, tok, memory, _prefix(calls, i, key), options, min_logprob)
             best = max(range(len(options)), key=scores.__getitem__)
             if scores[best] >= min_logprob:
                 notes.append(f"{call['name']}'s required {key}={compact(args[key])} is not in the request: "
