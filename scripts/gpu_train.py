@@ -6,7 +6,7 @@ there, pure-Python extras travel as wheels):
     python scripts/gpu_train.py --out $OUT --budget 540
 
 Phases, each logged with its wall time:
-  1. smoke test: 12 post-training steps (data workers, CUDA, loss, a checkpoint save) - stops on failure;
+  1. smoke test: 24 post-training steps (data workers, CUDA, loss, a checkpoint save) - stops on failure;
      with --try-compile also the same steps under torch.compile, kept for the real run when faster;
   2. pretraining on plain text (configs/gpu_pretrain_26m.toml) for --pretrain-s seconds;
   3. post-training on generated tool calls (configs/gpu_posttrain_26m.toml) for what the budget leaves;
@@ -39,13 +39,17 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def run_train(config: str, overrides: list[str], logfile: Path) -> tuple[int, float]:
-    """`needle train CONFIG overrides...` in a child process; returns (exit code, seconds)."""
+def run_train(config: str, overrides: list[str], logfile: Path, timeout: float | None = None) -> tuple[int, float]:
+    """`needle train CONFIG overrides...` in a child process; returns (exit code, seconds); -9 when it ran
+    past `timeout` seconds and was killed."""
     t = time.perf_counter()
     cmd = [sys.executable, "-m", "needle.cli", "train", config, *overrides]
     log("$ " + " ".join(cmd[2:]))
     with open(logfile, "a") as f:
-        rc = subprocess.call(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            rc = subprocess.call(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = -9
     secs = time.perf_counter() - t
     log(f"   exit {rc} after {secs:.0f} s")
     if rc:
@@ -112,10 +116,13 @@ def main() -> int:
     ap.add_argument("--pretrain-s", type=float, default=45, help="seconds of text pretraining (0: none)")
     ap.add_argument("--reserve-s", type=float, default=75, help="seconds kept for export and evaluation")
     ap.add_argument("--try-compile", action="store_true", help="also smoke-test torch.compile; keep it if faster")
+    ap.add_argument("--compile-timeout-s", type=float, default=150,
+                    help="give up on the compiled smoke test after this many seconds")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 4), help="data worker processes")
     ap.add_argument("--profile", action="store_true",
                     help="first measure one synthetic training step (scripts/bench_train.py) and profile its operators")
-    ap.add_argument("--init", default="", help="post-train from this checkpoint (no smoke test, no pretraining)")
+    ap.add_argument("--init", default="",
+                    help="post-train from this checkpoint (no pretraining; smoke tests only with --try-compile)")
     ap.add_argument("--posttrain", nargs="*", default=[], help="extra key=value overrides for post-training")
     ap.add_argument("--no-eval", action="store_true", help="skip the evaluation phase")
     ap.add_argument("--cpu-check", action="store_true", help="tiny batches, for trying the script on a CPU")
@@ -149,11 +156,11 @@ def main() -> int:
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
         log(f"bench_train: {res.stdout.strip() or res.stderr[-2000:]}")
         summary["bench_train"] = res.stdout.strip()
-    if args.init:
+    if args.init and not args.try_compile:
         return posttrain_export_eval(args, t0, out, scratch, work, summary, small, common, [], peak, cuda,
                                      f"init_from={args.init}")
-    # 1. smoke test
-    smoke = ["init_from=", "out_dir=runs/gpu_smoke", "max_steps=12", "eval_every=12", "save_every=12",
+    # 1. smoke test (from --init's weights when given, so that the compiled and eager steps compare like for like)
+    smoke = [f"init_from={args.init}", "out_dir=runs/gpu_smoke", "max_steps=24", "eval_every=24", "save_every=24",
              "time_limit_s=0", *common]
     rc, _ = run_train("configs/gpu_posttrain_26m.toml", smoke, work / "smoke.log")
     if rc:
@@ -165,12 +172,15 @@ def main() -> int:
     if args.try_compile:
         rc, _ = run_train("configs/gpu_posttrain_26m.toml",
                           [*smoke[:1], "out_dir=runs/gpu_smoke_compile", *smoke[2:], "compile=true"],
-                          work / "smoke_compile.log")
+                          work / "smoke_compile.log", timeout=args.compile_timeout_s)
         comp = summarise("smoke_compile", ROOT / "runs/gpu_smoke_compile", peak)
         summary["phases"].append(comp)
         use_compile = rc == 0 and comp.get("s_per_step", 1e9) < 0.85 * eager.get("s_per_step", 0)
         log(f"torch.compile {'kept' if use_compile else 'not kept'}")
     extra = ["compile=true"] if use_compile else []
+    if args.init:
+        return posttrain_export_eval(args, t0, out, scratch, work, summary, small, common, extra, peak, cuda,
+                                     f"init_from={args.init}")
 
     # 2. pretraining
     init = "init_from=runs/gpu_pretrain_26m"
