@@ -81,7 +81,7 @@ def summarise(name: str, run_dir: Path, peak: float | None) -> dict:
         return {"phase": name, "steps": 0}
     rate = steady_rate(m)
     out = {"phase": name, "steps": m[-1]["step"], "tokens": m[-1]["tokens"], "elapsed_s": m[-1]["elapsed_s"],
-           "final_loss": round(m[-1]["loss"], 4), **rate}
+           "final_loss": round(m[-1]["loss"], 4), "data_wait_s": m[-1].get("data_wait_s"), **rate}
     vals = [x for x in m if "val_loss" in x]
     if vals:
         out["val"] = [{k: x[k] for k in ("step", "val_loss", "val_token_acc", "val_value_acc", "val_name_acc")

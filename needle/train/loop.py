@@ -201,7 +201,9 @@ def _loop(cfg, model, ddp, opt, stream, val_data, tok_path, state, rank, world, 
             break
         lr = wsd_lr(step, cfg.max_steps, cfg.lr, cfg.warmup_steps, cfg.decay_frac, cfg.final_lr_frac, time_frac)
         set_lr(opt, lr)
+        t_data = time.perf_counter()
         cpu_b = next(stream)
+        state["data_wait_s"] = state.get("data_wait_s", 0.0) + time.perf_counter() - t_data  # starved steps show here
         n_tokens = int(cpu_b.enc_mask.sum()) + cpu_b.n_target_tokens  # counted before the copy: no GPU sync
         state["flops"] += step_flops(model.cfg, *cpu_b.enc_ids.shape, cpu_b.dec_in.shape[1],
                                      encoder_grad=not cfg.freeze_encoder) * world
@@ -219,7 +221,7 @@ def _loop(cfg, model, ddp, opt, stream, val_data, tok_path, state, rank, world, 
         metrics = {"step": step + 1, "loss": loss_value, "lr": lr, "grad_norm": gnorm.item(),
                    "tokens": state["tokens"], "tokens_per_s": state["tokens"] / max(state["elapsed"], 1e-9),
                    "flops": state["flops"], "flops_per_s": state["flops"] / max(state["elapsed"], 1e-9),
-                   "elapsed_s": round(state["elapsed"], 2)}
+                   "elapsed_s": round(state["elapsed"], 2), "data_wait_s": round(state["data_wait_s"], 2)}
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.max_steps:
             state["val"] = evaluate(model, val_data, cfg, device)
             metrics.update(state["val"])

@@ -40,6 +40,7 @@ def test_loss_goes_down(data_file, tmp_path):
     assert m["loss"] < 0.7 * first["loss"] and 0 < m["val_token_acc"] <= 1
     # value and name tokens are scored on their own; values (copied from the request) lag the rest early on
     assert 0 <= m["val_value_acc"] < m["val_token_acc"] and 0 <= m["val_name_acc"] <= 1
+    assert 0 < m["data_wait_s"] < m["elapsed_s"]  # time spent waiting for batches, part of the elapsed time
 
 
 def test_freeze_encoder_trains_only_the_decoder(data_file, tmp_path):
