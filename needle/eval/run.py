@@ -41,15 +41,16 @@ class ModelRunner:
 
     def __init__(self, checkpoint: str | None, batch_size: int = 32, max_new_tokens: int = 256, preset: str = "",
                  device: str = "cpu", weights: str = "int8", grammar: bool = True, grounding: bool = True):
-        from needle.infer.predict import (COPY_BONUS, CUE_BONUS, RELEVANT_ABOVE, TOOL_PRIOR, Predictor,
-                                          random_checkpoint)
+        from needle.infer.predict import (COPY_BONUS, CUE_BONUS, RELEVANCE_FLOOR, RELEVANT_ABOVE, TOOL_PRIOR,
+                                          Predictor, random_checkpoint)
         if preset:  # random weights: the floor any trained model must beat
             checkpoint = random_checkpoint(preset)
         self.predictor = Predictor(checkpoint, device=device, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                    weights=weights, grammar=grammar, copy_bonus=COPY_BONUS if grounding else 0.0,
                                    cue_bonus=CUE_BONUS if grounding else 0.0, drop_ungrounded=grounding,
                                    fill_enums=grounding, tool_prior=TOOL_PRIOR if grounding else 0.0,
-                                   relevant_above=RELEVANT_ABOVE if grounding else 0.0)
+                                   relevant_above=RELEVANT_ABOVE if grounding else 0.0,
+                                   relevance_floor=RELEVANCE_FLOOR if grounding else None)
         self.name = f"random {preset}" if preset else str(self.predictor.path)
         self.batch = batch_size * 4  # several predictor batches per progress update
 

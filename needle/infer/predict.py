@@ -27,6 +27,7 @@ from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batc
 from needle.infer.quantize import WEIGHT_KINDS
 from needle.infer.repair import MIN_LOGPROB, repair_calls
 from needle.infer.shortlist import shortlist
+from needle.infer.toolprior import drop_unrelated
 from needle.model.checkpoint import CheckpointError, load_model
 from needle.tokenizer import Tokenizer
 
@@ -46,6 +47,10 @@ CUE_BONUS = 8.0
 # and 2, threshold 15, 20 and 30 alike).
 TOOL_PRIOR = 2.0
 RELEVANT_ABOVE = 20.0
+# Calls to a tool whose relevance to the request is at most this, and that copy none of their values from it, are
+# not made (needle/infer/toolprior.py, drop_unrelated). Chosen on the 1,500-request validation sample (`needle
+# generate-data --heldout 500 --seed 13`); model card, "the relevance floor".
+RELEVANCE_FLOOR = 4.0
 
 
 @dataclass
@@ -88,7 +93,7 @@ class Predictor:
                  abstain_below: float = ABSTAIN_BELOW, copy_bonus: float = COPY_BONUS, drop_ungrounded: bool = True,
                  cue_bonus: float = CUE_BONUS, fill_enums: bool = True, tool_prior: float = TOOL_PRIOR,
                  relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True,
-                 span_repair: float | None = MIN_LOGPROB):
+                 span_repair: float | None = MIN_LOGPROB, relevance_floor: float | None = RELEVANCE_FLOOR):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -100,7 +105,7 @@ class Predictor:
         self.stats = DecodeStats()  # accumulated over every predict() call
         self.abstain_below, self.copy_bonus, self.drop_ungrounded = abstain_below, copy_bonus, drop_ungrounded
         self.cue_bonus, self.fill_enums, self.tool_prior = cue_bonus, fill_enums, tool_prior
-        self.relevant_above = relevant_above
+        self.relevant_above, self.relevance_floor = relevant_above, relevance_floor  # floor None: keep every call
         self.span_repair = span_repair if drop_ungrounded else None  # None: no span repair (needle/infer/repair.py)
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
 
@@ -183,6 +188,9 @@ class Predictor:
             warnings += repaired
         if self.drop_ungrounded:
             calls, dropped = ground_calls(calls, tools, query)
+            warnings += dropped
+        if self.relevance_floor is not None and self.grammars is not None:
+            calls, dropped = drop_unrelated(calls, tools, query, self.relevance_floor)
             warnings += dropped
         if self.fill_enums:
             calls, added = fill_named_enums(calls, tools, query)

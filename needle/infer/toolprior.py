@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from needle.data.grounding import is_grounded, leaf_values
 from needle.data.respell import words
 from needle.data.schema import Tool
 
@@ -124,3 +125,29 @@ def prior_choice(logits: torch.Tensor, cols: torch.Tensor, bonuses: dict[int, fl
     hit = cols[at] == ids
     scores[at[hit]] += weight * torch.tensor(list(bonuses.values()))[hit]
     return int(cols[scores.argmax()])
+
+
+def copies_request(call: dict, query: str) -> bool:
+    """Whether any of a call's argument values (not a flag or null) can be read off the request."""
+    return any(v is not None and not isinstance(v, bool) and is_grounded(v, query)
+               for v in leaf_values(call.get("arguments") or {}))
+
+
+def drop_unrelated(calls: list[dict], tools: list[Tool], query: str, floor: float) -> tuple[list[dict], list[str]]:
+    """Calls are not made (a warning each) when their tool's relevance to the request is at most `floor` and none
+    of their values is read off the request: mostly a request no offered tool serves, answered with a tool whose
+    values need no copying (an enum value, a flag, nothing). "dim the kitchen to 10" keeps `set_lights` (relevance
+    0, but "kitchen" and 10 are the request's). A request with no words to compare (digits or symbols alone) keeps
+    its calls; one in another language than the tools' keeps only calls that copy from it."""
+    if not calls or not any(any(ch.isalpha() for ch in w) for w in words(query)):
+        return calls, []
+    scores = dict(zip((t.name for t in tools), relevance(query, tools)))
+    kept, warnings = [], []
+    for call in calls:
+        rel = scores.get(call.get("name"))
+        if rel is not None and rel <= floor and not copies_request(call, query):
+            warnings.append(f"dropped the call to {call['name']}: the request shares too little with the tool "
+                            f"(relevance {rel:.1f}, at most {floor:g}) and none of the call's values")
+        else:
+            kept.append(call)
+    return kept, warnings

@@ -9,7 +9,8 @@ import torch
 
 from needle.data.schema import parse_tools
 from needle.infer.predict import Predictor
-from needle.infer.toolprior import NameChoice, idf, name_bonuses, name_choice, open_name, prior_choice, relevance
+from needle.infer.toolprior import (NameChoice, drop_unrelated, idf, name_bonuses, name_choice, open_name, prior_choice,
+                                   relevance)
 
 HOME = parse_tools(json.loads((Path(__file__).resolve().parents[2] / "examples" / "home_tools.json").read_text()),
                    where="test")
@@ -29,6 +30,20 @@ def test_relevance_points_at_the_tool_the_request_names():
     assert two[[t.name for t in pair].index("get_weather")] > 5 > two[[t.name for t in pair].index("set_timer")]
     assert relevance("", HOME) == [0.0] * len(HOME)
     assert relevance("tell me a joke", HOME) == pytest.approx([0.0] * len(HOME), abs=1.0)
+
+
+def test_calls_unrelated_to_the_request_that_copy_nothing_from_it_are_dropped_with_a_warning():
+    lights = {"name": "set_lights", "arguments": {"room": "kitchen", "brightness": 10}}
+    timer = {"name": "set_timer", "arguments": {"minutes": 5}}
+    kept, warnings = drop_unrelated([lights, timer], HOME, "dim the kitchen to 10", 4.0)
+    assert relevance("dim the kitchen to 10", HOME)[0] < 1  # set_lights shares no word with it, but copies two
+    assert kept == [lights]
+    assert len(warnings) == 1 and "set_timer" in warnings[0] and "at most 4" in warnings[0]
+    assert drop_unrelated([timer], HOME, "set a timer please", 4.0) == ([timer], [])  # relevant: kept
+    assert drop_unrelated([timer], HOME, "set a timer please", 1e9)[0] == []  # the floor is what decides
+    assert drop_unrelated([lights], HOME, "set a timer please", 1e9)[0] == []
+    assert drop_unrelated([lights], HOME, "5 !!", 1e9) == ([lights], [])  # no words to compare: nothing dropped
+    assert drop_unrelated([], HOME, "tell me a joke", 4.0) == ([], [])
 
 
 def test_name_tokens_spell_each_name_as_answers_do(tok):
@@ -95,8 +110,10 @@ def test_shipped_model_picks_the_tool_the_request_points_to():
     requests, answer = _case("Turn the ringer back on.")
     assert Predictor(batch_size=1).predict(requests)[0].calls == answer == [
         {"name": "set_ringer_mode", "arguments": {"mode": "ring"}}]
-    without = Predictor(batch_size=1, tool_prior=0).predict(requests)[0].calls
+    without = Predictor(batch_size=1, tool_prior=0, relevance_floor=None).predict(requests)[0].calls
     assert without[0]["name"] == "set_vibration_strength"  # the failure the prior is for
+    # with the relevance floor alone that call is not made: the request shares no word with the tool
+    assert Predictor(batch_size=1, tool_prior=0).predict(requests)[0].calls == []
 
 
 def test_shipped_model_answers_a_request_close_to_a_tool_instead_of_abstaining():
