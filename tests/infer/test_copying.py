@@ -91,15 +91,15 @@ SURVEY = {"name": "create_survey", "description": "Create a survey and e-mail it
 
 
 def test_shipped_model_copies_values_with_the_bias():
-    requests = [("what is the greatest common divisor of 40 and 50", parse_tools([GCD], where="test")),
+    requests = [("gcd of 36 and 48 please", parse_tools([GCD], where="test")),
                 ("Create a survey for output format xlsx, email vcartwright@example.com",
                  parse_tools([SURVEY], where="test"))]
     with_bias = Predictor().predict(requests)  # the default
-    assert with_bias[0].calls == [{"name": "gcd", "arguments": {"a": 40, "b": 50}}]
+    assert with_bias[0].calls == [{"name": "gcd", "arguments": {"a": 36, "b": 48}}]
     assert with_bias[1].calls[0]["arguments"]["email"] == "vcartwright@example.com"
     without = Predictor(copy_bonus=0, drop_ungrounded=False).predict(requests)
-    assert without[0].calls[0]["arguments"]["b"] != 50  # the failure the bias is for
-    assert without[1].calls[0]["arguments"]["email"] != "vcartwright@example.com"
+    assert without[0].calls[0]["arguments"]["b"] != 48  # the failure the bias is for: the first number twice
+    # (the first release also garbled the e-mail without the bias; phase 10's weights copy it on their own)
 
 
 TIMER = {"name": "set_timer", "description": "Start a timer.", "parameters": {"type": "object", "properties": {
