@@ -190,7 +190,9 @@ class Predictor:
             calls, dropped = ground_calls(calls, tools, query)
             warnings += dropped
         if self.relevance_floor is not None and self.grammars is not None:
-            calls, dropped = drop_unrelated(calls, tools, query, self.relevance_floor)
+            names = grammar.names if grammar is not None else None  # the tool prior's relevance, computed once
+            calls, dropped = drop_unrelated(calls, tools, query, self.relevance_floor,
+                                            names.relevance if names is not None else None)
             warnings += dropped
         if self.fill_enums:
             calls, added = fill_named_enums(calls, tools, query)

@@ -133,18 +133,20 @@ def copies_request(call: dict, query: str) -> bool:
                for v in leaf_values(call.get("arguments") or {}))
 
 
-def drop_unrelated(calls: list[dict], tools: list[Tool], query: str, floor: float) -> tuple[list[dict], list[str]]:
+def drop_unrelated(calls: list[dict], tools: list[Tool], query: str, floor: float,
+                   scores: list[float] | None = None) -> tuple[list[dict], list[str]]:
     """Calls are not made (a warning each) when their tool's relevance to the request is at most `floor` and none
     of their values is read off the request: mostly a request no offered tool serves, answered with a tool whose
     values need no copying (an enum value, a flag, nothing). "dim the kitchen to 10" keeps `set_lights` (relevance
     0, but "kitchen" and 10 are the request's). A request with no words to compare (digits or symbols alone) keeps
-    its calls; one in another language than the tools' keeps only calls that copy from it."""
+    its calls; one in another language than the tools' keeps only calls that copy from it. `scores`: the tools'
+    relevance when already computed (the grammar's NameChoice holds it), else computed here."""
     if not calls or not any(any(ch.isalpha() for ch in w) for w in words(query)):
         return calls, []
-    scores = dict(zip((t.name for t in tools), relevance(query, tools)))
+    by_name = dict(zip((t.name for t in tools), relevance(query, tools) if scores is None else scores))
     kept, warnings = [], []
     for call in calls:
-        rel = scores.get(call.get("name"))
+        rel = by_name.get(call.get("name"))
         if rel is not None and rel <= floor and not copies_request(call, query):
             warnings.append(f"dropped the call to {call['name']}: the request shares too little with the tool "
                             f"(relevance {rel:.1f}, at most {floor:g}) and none of the call's values")
