@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from needle.data.banks import SPLITS
-from needle.data.generator import CHUNK, GenConfig, Generator, chunk_examples
+from needle.data.generator import CHUNK, HELDOUT_MIX, GenConfig, Generator, chunk_examples
 
 HELDOUT_SPLITS = tuple(s for s in SPLITS if s != "train")
 _GEN: Generator | None = None
@@ -120,6 +120,7 @@ class _pool:
 def write_heldout(out_dir: str | Path, num: int, seed: int = 0, workers: int = 0,
                   progress_bar: bool = True) -> list[dict]:
     """The unseen-tool, unseen-phrasing and unseen-domain sets, `num` examples each, with the value pools they
-    were first made with (GenConfig.open_values=False), so that seed 0 always gives the same test sets."""
-    return [write_dataset(GenConfig(split=s, seed=seed, open_values=False), num, Path(out_dir) / f"{s}.jsonl",
+    were first made with (GenConfig.open_values=False) and their first mix (HELDOUT_MIX), so that seed 0 always
+    gives the same test sets."""
+    return [write_dataset(GenConfig(split=s, seed=seed, open_values=False, mix=dict(HELDOUT_MIX)), num, Path(out_dir) / f"{s}.jsonl",
                           workers=workers, progress_bar=progress_bar) for s in HELDOUT_SPLITS]

@@ -58,6 +58,7 @@ class Phraser:
 
     def __init__(self, pools: ValuePools, split: str | None = "train"):
         d, self.pools, self.split = load_phrasing(), pools, split
+        self.trace: list | None = None  # a list: (name, schema, answer, segment) of each value stated once
         held = split == "heldout"
         self.frames = d["heldout_action_frames"] if held else d["action_frames"]
         self.mentions = d["heldout_mention_forms"] if held else d["mention_forms"]
@@ -101,7 +102,9 @@ class Phraser:
                 if wrong[0] != answer:
                     pre, mid = rng.choice(self.d["repairs"]).split("{r}")[0].split("{w}")
                     segs = [[pre, False], [wrong[1], True], [mid, False], [surface, True]]
-                    break
+                    return answer, segs
+        if self.trace is not None:
+            self.trace.append((name, schema, answer, segs[1 if len(segs) == 3 else 0]))
         return answer, segs
 
     def _template(self, rng, spec, text, fixed, long_text, repair) -> tuple[list, dict]:
