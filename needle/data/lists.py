@@ -16,17 +16,14 @@ from needle.data.phrasing import Phraser, free_text
 from needle.data.slots import ToolSpec, sample_value, words_of
 
 LISTABLE = ("string", "integer", "number")
-REPEATS = (", then do the same for {v}", " and again for {v}", ", then repeat with {label} {v}", "; also for {v}",
-           ", and the same with {v}", " and then for {v}", ", then repeat it for {v}", ", and once more with {v}")
-PAIRS = ("{0} and {1}", "{0} and {1}", "{0} as well as {1}", "both {0} and {1}", "{0} & {1}", "{0}, and {1}")
 _TAIL = re.compile(r"([.?!]*\s*)$")
 
 
-def coordinate(rng: random.Random, surfaces: list[str]) -> str:
-    """'5', '10', '15' -> '5, 10 and 15' (or ', and', or '&')."""
+def coordinate(rng: random.Random, surfaces: list[str], d: dict) -> str:
+    """'5', '10', '15' -> '5, 10 and 15' (or ', and', or '&'); `d` is the phrasing file (pools/phrasing.json)."""
     if len(surfaces) == 2:
-        return rng.choice(PAIRS).format(*surfaces)
-    return ", ".join(surfaces[:-1]) + rng.choice([" and ", ", and ", " & "]) + surfaces[-1]
+        return rng.choice(d["list_pairs"]).format(*surfaces)
+    return ", ".join(surfaces[:-1]) + rng.choice(d["list_lasts"]) + surfaces[-1]
 
 
 def listable(name: str, schema: dict) -> bool:
@@ -83,16 +80,17 @@ def expand(rng: random.Random, phraser: Phraser, spec: ToolSpec, segs: list, arg
         values[name] = drawn
     if len(chosen) == 2:  # "A and B for 20 and 15 minutes respectively"
         for name, seg in chosen:
-            seg[0] = coordinate(rng, [s for _, s in values[name]])
-        _before_end(segs, [[rng.choice([" respectively", ", respectively"]), False]])
+            seg[0] = coordinate(rng, [s for _, s in values[name]], phraser.d)
+        _before_end(segs, [[rng.choice(phraser.d["list_respectively"]), False]])
     elif style < 0.5:  # "... 4 seconds, then repeat with d time 10 and 12"
         name, seg = chosen[0]
-        form = rng.choice(REPEATS).replace("{label}", words_of(name))
+        form = rng.choice(phraser.d["list_repeats"]).replace("{label}", words_of(name))
         before, after = form.split("{v}")
-        _before_end(segs, [[before, False], [coordinate(rng, [s for _, s in values[name][1:]])
-                                              if n > 2 else values[name][1][1], True], [after, False]])
+        rest = [s for _, s in values[name][1:]]
+        _before_end(segs, [[before, False], [coordinate(rng, rest, phraser.d) if n > 2 else rest[0], True],
+                           [after, False]])
     else:  # "the factorial of 5, 10 and 15"
         name, seg = chosen[0]
-        seg[0] = coordinate(rng, [s for _, s in values[name]])
+        seg[0] = coordinate(rng, [s for _, s in values[name]], phraser.d)
     return [{"name": spec.name, "arguments": {**args, **{k: v[i][0] for k, v in values.items()}}}
             for i in range(n)]

@@ -48,9 +48,9 @@ def test_nothing_to_list_gives_none():
 
 def test_coordinate_forms():
     rng = random.Random(0)
-    three = {coordinate(rng, ["5", "10", "15"]) for _ in range(30)}
+    three = {coordinate(rng, ["5", "10", "15"], PHRASER.d) for _ in range(30)}
     assert three == {"5, 10 and 15", "5, 10, and 15", "5, 10 & 15"}
-    assert all("5" in s and "10" in s for s in (coordinate(rng, ["5", "10"]) for _ in range(20)))
+    assert all("5" in s and "10" in s for s in (coordinate(rng, ["5", "10"], PHRASER.d) for _ in range(20)))
 
 
 def test_generated_parallel_lists_are_valid_and_repeat_one_tool():
