@@ -122,5 +122,6 @@ def write_heldout(out_dir: str | Path, num: int, seed: int = 0, workers: int = 0
     """The unseen-tool, unseen-phrasing and unseen-domain sets, `num` examples each, with the value pools they
     were first made with (GenConfig.open_values=False) and their first mix (HELDOUT_MIX), so that seed 0 always
     gives the same test sets."""
-    return [write_dataset(GenConfig(split=s, seed=seed, open_values=False, mix=dict(HELDOUT_MIX)), num, Path(out_dir) / f"{s}.jsonl",
-                          workers=workers, progress_bar=progress_bar) for s in HELDOUT_SPLITS]
+    return [write_dataset(GenConfig(split=s, seed=seed, open_values=False, mix=dict(HELDOUT_MIX)), num,
+                          Path(out_dir) / f"{s}.jsonl", workers=workers, progress_bar=progress_bar)
+            for s in HELDOUT_SPLITS]

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from needle.data.banks import SPLITS, build_bank
-from needle.data.lists import expand
+from needle.data.lists import listed_call
 from needle.data.noise import add_fillers, dress, garble, render
 from needle.data.phrasing import SLOT, Phraser, free_text, generic_ok, load_phrasing
 from needle.data.respell import respell
@@ -230,12 +230,7 @@ class Generator:
         return self._finish(rng, segs, specs, answers, "parallel_list")
 
     def _listed(self, rng, spec: ToolSpec) -> tuple[list, list]:
-        self.phraser.trace = trace = []
-        try:
-            segs, args = self.phraser.call(rng, spec)
-        finally:
-            self.phraser.trace = None
-        answers = expand(rng, self.phraser, spec, segs, args, trace)
+        segs, answers = listed_call(rng, self.phraser, spec)
         if answers is None:
             raise Regenerate
         return segs, answers

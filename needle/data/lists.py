@@ -4,7 +4,8 @@ People rarely repeat a whole request per call ("find the factorial of 5 and then
 They list the values that change: "the factorial of 5, 10 and 15", "play Taylor Swift and Maroon 5 for 20
 and 15 minutes respectively", "... 4 seconds, then repeat with 10 seconds". `expand` turns one phrased call
 into such a request: it finds the value segments the Phraser traced, draws more values for one or two
-parameters, rewrites the segments in place and returns one answer per listed value.
+parameters, rewrites the segments in place and returns one answer per listed value; `listed_call` phrases
+the call and expands it in one step.
 """
 from __future__ import annotations
 
@@ -38,9 +39,10 @@ def others(rng: random.Random, phraser: Phraser, spec: ToolSpec, name: str, firs
         if len(found) == n:
             return found
         answer, surface = sample_value(rng, phraser.pools, name, spec.props[name], spec.values.get(name))
-        if json.dumps(answer) not in keys and surface.lower() not in surfaces and surface.strip():
+        key = json.dumps(answer)
+        if key not in keys and surface.lower() not in surfaces and surface.strip():
             found.append((answer, surface))
-            keys.add(json.dumps(answer))
+            keys.add(key)
             surfaces.add(surface.lower())
     return None
 
@@ -94,3 +96,14 @@ def expand(rng: random.Random, phraser: Phraser, spec: ToolSpec, segs: list, arg
         seg[0] = coordinate(rng, [s for _, s in values[name]], phraser.d)
     return [{"name": spec.name, "arguments": {**args, **{k: v[i][0] for k, v in values.items()}}}
             for i in range(n)]
+
+
+def listed_call(rng: random.Random, phraser: Phraser, spec: ToolSpec) -> tuple[list, list[dict] | None]:
+    """(segments, answers) of one request for 2-3 calls of `spec`; answers None when this phrasing has nothing
+    to list."""
+    phraser.trace = trace = []
+    try:
+        segs, args = phraser.call(rng, spec)
+    finally:
+        phraser.trace = None
+    return segs, expand(rng, phraser, spec, segs, args, trace)

@@ -2,7 +2,7 @@
 import random
 
 from needle.data.generator import GenConfig, Generator, chunk_examples
-from needle.data.lists import coordinate, expand
+from needle.data.lists import coordinate, listed_call
 from needle.data.noise import render
 from needle.data.phrasing import Phraser
 from needle.data.schema import parse_example
@@ -17,21 +17,17 @@ TRIP = ToolSpec("plan_trip", "Plan a trip to a city.", {"type": "object", "prope
 
 
 def _listed(spec, seed):
-    rng = random.Random(seed)
-    PHRASER.trace = trace = []
-    segs, args = PHRASER.call(rng, spec)
-    PHRASER.trace = None
-    return segs, args, expand(rng, PHRASER, spec, segs, args, trace)
+    return listed_call(random.Random(seed), PHRASER, spec)
 
 
 def test_listed_values_are_in_the_request_in_the_order_of_the_calls():
     styles = set()
     for seed in range(120):
-        segs, args, answers = _listed(TRIP, seed)
+        segs, answers = _listed(TRIP, seed)
         query = render(segs)
         assert answers is not None and 2 <= len(answers) <= 3, query
         assert {a["name"] for a in answers} == {"plan_trip"}
-        varying = [k for k in args if len({a["arguments"][k] for a in answers}) > 1]
+        varying = [k for k in answers[0]["arguments"] if len({a["arguments"][k] for a in answers}) > 1]
         assert varying and all(len({a["arguments"][k] for a in answers}) == len(answers) for k in varying)
         for key in varying:  # every listed value is stated, first call's first
             where = [query.find(a["arguments"][key]) for a in answers]
@@ -43,7 +39,7 @@ def test_listed_values_are_in_the_request_in_the_order_of_the_calls():
 def test_nothing_to_list_gives_none():
     lamp = ToolSpec("lamp_on", "Turn on the lamp.", {"type": "object", "properties": {"dim": {"type": "boolean"}}},
                     "home", "handwritten", templates=[("turn on the lamp", {})])
-    assert all(_listed(lamp, seed)[2] is None for seed in range(10))
+    assert all(_listed(lamp, seed)[1] is None for seed in range(10))
 
 
 def test_coordinate_forms():
