@@ -17,7 +17,7 @@ import llguidance
 import torch
 
 from needle.data.schema import Tool
-from needle.infer.cues import number_cues
+from needle.infer.cues import number_cues, positional_keys
 from needle.infer.toolprior import NAME_BYTES as NAME_OPENING, name_choice
 
 # Compact JSON exactly as the model was trained to write it (needle.data.format.compact).
@@ -76,17 +76,20 @@ class CallGrammar:
     and the answer's bytes so far (to tell when a tool name comes next, and to end the list early)."""
 
     def __init__(self, matcher: llguidance.LLMatcher, lltok: llguidance.LLTokenizer, warnings: list[str],
-                 pieces: list[bytes], query: bytes = b"", cues: dict | None = None):
+                 pieces: list[bytes], query: bytes = b"", cues: dict | None = None, positional: dict | None = None):
         self.matcher, self.lltok, self.warnings, self.pieces = matcher, lltok, warnings, pieces
         self.text = b""
         self.query = query  # the request's bytes, for the copy bias (needle/infer/copying.py); b"": no bias
         self.cues = cues or {}  # tool name -> argument -> the request's numbers cued to it (needle/infer/cues.py)
+        self.positional = positional or {}  # tool name -> arguments whose numbers go in the request's order
         self.names = None  # the offered names' tokens and relevance to the request (needle/infer/toolprior.py)
 
     def copy(self, query: str = "", tools: list[Tool] = ()) -> "CallGrammar":
-        cues = {t.name: number_cues(query, list((t.parameters or {}).get("properties") or {})) for t in tools}
+        props = {t.name: (t.parameters or {}).get("properties") or {} for t in tools}
+        cues = {name: number_cues(query, list(p)) for name, p in props.items()}
+        positional = {name: positional_keys(p, cues[name]) for name, p in props.items()}
         return CallGrammar(self.matcher.deep_copy(), self.lltok, list(self.warnings), self.pieces,
-                           query.encode("utf-8"), cues)
+                           query.encode("utf-8"), cues, positional)
 
     def fill_mask(self, row: torch.Tensor) -> None:
         """Write the allowed-token bitmask (int32, vocab/32 words, bit i of word w = token 32w + i) into row."""

@@ -2,6 +2,8 @@
 and height of 5": the small model alone writes base 5, height 10). A number is cued to an argument when a run
 of the argument name's words stands right before it (through at most two linking words: "of", "is", "=") or
 right after it ("45 minutes"); before beats after, more words beat fewer, a tie cues nothing.
+Where a tool has two or more numeric arguments the request does not name ("the gcd of 36 and 48"), its
+numbers go in the order the request gives them: each such argument takes the first standalone number left.
 Also optional enum arguments whose value the request names, filled in where the model left them out.
 """
 from __future__ import annotations
@@ -67,23 +69,65 @@ def query_numbers(query: bytes) -> list[bytes]:
     return [m.group().encode() for m in NUMBER.finditer(query.decode("utf-8", "replace"))]
 
 
+_RETRACTED = re.compile(r"\W*(?:(?:uh|um|er)\W+)?(?:no|actually|sorry|wait|i mean|make that|rather)\b", re.IGNORECASE)
+
+
+def standalone_numbers(query: bytes) -> list[bytes]:
+    """The request's numbers that stand alone: not part of a time ("22:30"), a date ("12/05", "2026-01-14") or a
+    code ("D7", "5I-17404"), nor taken back ("45, actually 65")."""
+    return _standalone(query.decode("utf-8", "replace"))
+
+
+@functools.lru_cache(maxsize=256)
+def _standalone(q: str) -> list[bytes]:
+    out = []
+    for m in NUMBER.finditer(q):
+        before, after, next_ = q[m.start() - 1:m.start()], q[m.end():m.end() + 1], q[m.end() + 1:m.end() + 2]
+        if not (before.isalpha() or before in (":", "/", "-") or after in (":", "/")
+                or (after == "-" and next_.isdigit()) or _RETRACTED.match(q, m.end())):
+            out.append(m.group().encode())
+    return out
+
+
+def positional_keys(properties: dict, cued: dict[str, set[bytes]]) -> frozenset[str]:
+    """A tool's numeric arguments the request names no number for, when there are two or more of them (else
+    none): the arguments whose numbers go in the request's order."""
+    keys = frozenset(k for k, p in properties.items() if k not in cued and _numeric(p))
+    return keys if len(keys) >= 2 else frozenset()
+
+
+def _numeric(prop) -> bool:
+    types = prop.get("type") if isinstance(prop, dict) else None
+    return bool({"integer", "number"} & set(types if isinstance(types, list) else [types]))
+
+
 _CALL_NAME = re.compile(rb'\{"name":"((?:[^"\\]|\\.)*)"')
 _OPEN_KEY = re.compile(rb'"((?:[^"\\]|\\.)*)":-?[0-9.eE+-]*$')
 
 
 def numbers_for_slot(text: bytes, query: bytes, cues: dict[str, dict[str, set[bytes]]],
-                     used: set[bytes] = frozenset()) -> tuple[set[bytes] | None, bool]:
+                     used: set[bytes] = frozenset(), positional: dict[str, frozenset[str]] | None = None,
+                     ) -> tuple[set[bytes] | None, bool]:
     """The request's numbers the argument being written may take, given `cues` (tool name -> number_cues), and
-    whether they are cued to it: (those cued to it and not `used` yet, True); else (those cued to none of the
+    whether they are cued to it: (those cued to it and not `used` yet, True); for one of the tool's
+    `positional` arguments (tool name -> positional_keys), the first standalone number of the request cued to
+    none of its arguments and not used, when two or more are left (True); else (those cued to none of the
     tool's arguments, False); (None, False) when that leaves none or nothing is cued. `text` is the answer so
     far, ending inside a number value or at its start."""
     names, key = _CALL_NAME.findall(text), _OPEN_KEY.search(text)
-    tool = cues.get(names[-1].decode("utf-8", "replace")) if names and key else None
-    if not tool:
+    if not names or not key:
         return None, False
-    if mine := tool.get(key.group(1).decode("utf-8", "replace"), set()) - used:
+    name, key = names[-1].decode("utf-8", "replace"), key.group(1).decode("utf-8", "replace")
+    tool = cues.get(name) or {}
+    if mine := tool.get(key, set()) - used:
         return mine, True
     taken = set().union(*tool.values())
+    if positional and key in positional.get(name, ()):
+        free = [n for n in standalone_numbers(query) if n not in taken and n not in used]
+        if len(free) >= 2:
+            return {free[0]}, True
+    if not tool:
+        return None, False
     return {n for n in query_numbers(query) if n not in taken} or None, False
 
 

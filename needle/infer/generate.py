@@ -162,8 +162,8 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
                 chosen[j] = prior_choice(logits[j], cols, bonuses, tool_prior)
         elif copy_bonus and g.query and (state := open_value(g.text)) is not None:
             used = used_numbers(g.text)
-            numbers, cued = (numbers_for_slot(g.text, g.query, g.cues, used) if cue_bonus and state[0] != "string"
-                             else (None, False))
+            numbers, cued = (numbers_for_slot(g.text, g.query, g.cues, used, g.positional)
+                             if cue_bonus and state[0] != "string" else (None, False))
             bonus, top_k = (cue_bonus, len(cols)) if cued else (copy_bonus, COPY_TOP_K)
             chosen[j] = int(cols[copy_biased_choice(logits[j], cols, state, g.query, g.pieces, bonus, used,
                                                         top_k, numbers)])

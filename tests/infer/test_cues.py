@@ -5,7 +5,8 @@ import pytest
 
 from needle.data.schema import parse_tools
 from needle.infer.copying import continues_span
-from needle.infer.cues import fill_named_enums, number_cues, numbers_for_slot, query_numbers
+from needle.infer.cues import (fill_named_enums, number_cues, numbers_for_slot, positional_keys, query_numbers,
+                               standalone_numbers)
 from needle.infer.predict import Predictor
 
 
@@ -56,6 +57,36 @@ def test_a_spent_cue_leaves_the_numbers_nothing_names():
     assert numbers_for_slot(text, QUERY, CUES, used={b"10"}) == ({b"7"}, False)
 
 
+def test_standalone_numbers_leave_out_times_dates_and_codes():
+    query = b"at 22:30 on 2026-01-14 or 12/05, code D7, gcd of 36 and -48, 5C"
+    assert standalone_numbers(query) == [b"36", b"-48", b"5"]
+    assert standalone_numbers(b"swim 45, actually 65 minutes, 3 no 4 laps, 2 nonstop") == [b"65", b"4", b"2"]
+
+
+NUM, TEXT = {"type": "integer"}, {"type": "string"}
+
+
+def test_positional_keys_need_two_numeric_arguments_the_request_does_not_name():
+    props = {"a": NUM, "b": {"type": ["number", "null"]}, "c": NUM, "label": TEXT}
+    assert positional_keys(props, {"c": {b"3"}}) == {"a", "b"}
+    assert positional_keys(props, {"a": {b"1"}, "c": {b"3"}}) == frozenset()  # one left: nothing to order
+    assert positional_keys({"amount": NUM, "to": TEXT}, {}) == frozenset()    # "put 150, actually 250 ..."
+
+
+GCD = b'[{"name":"gcd","arguments":{'
+ORDERED = {"gcd": frozenset({"num1", "num2"})}
+
+
+@pytest.mark.parametrize("text, used, expected", [
+    (GCD + b'"num1":', set(), ({b"36"}, True)),         # the first number for the first argument written
+    (GCD + b'"num2":', set(), ({b"36"}, True)),         # whichever argument comes first
+    (GCD + b'"num1":48,"num2":', {b"48"}, (None, False)),  # one number left: the rule has nothing to order
+    (GCD + b'"label":', set(), (None, False)),          # not one of the ordered arguments
+])
+def test_positional_arguments_take_the_first_number_left(text, used, expected):
+    assert numbers_for_slot(text, b"the gcd of 36 and 48 at 10:30", {}, used, ORDERED) == expected
+
+
 TRIANGLE = {"name": "triangle_area", "description": "Area of a triangle.", "parameters": {
     "type": "object", "properties": {"base": {"type": "integer"}, "height": {"type": "integer"}},
     "required": ["base", "height"]}}
@@ -97,3 +128,16 @@ def test_shipped_model_fills_in_a_named_enum():
     assert with_fill.calls[0]["arguments"]["unit"] == "fahrenheit"
     assert "unit" not in without.calls[0]["arguments"]  # the omission the filling is for
     assert any("unit=\"fahrenheit\": the request names it" in w for w in with_fill.warnings)
+
+
+GCD_TOOL = {"name": "math.gcd", "description": "Greatest common divisor of two integers.", "parameters": {
+    "type": "object", "properties": {"num1": {"type": "integer", "description": "First integer."},
+                                     "num2": {"type": "integer", "description": "Second integer."}},
+    "required": ["num1", "num2"]}}
+
+
+def test_shipped_model_keeps_the_order_of_numbers_the_request_does_not_name():
+    requests = [("what's the gcd of 36 and 48", parse_tools([GCD_TOOL], where="test"))]
+    assert Predictor().predict(requests)[0].calls == [{"name": "math.gcd", "arguments": {"num1": 36, "num2": 48}}]
+    without = Predictor(cue_bonus=0).predict(requests)[0].calls
+    assert without == [{"name": "math.gcd", "arguments": {"num1": 48, "num2": 36}}]  # the failure the rule is for
