@@ -48,7 +48,8 @@ class ModelRunner:
         self.predictor = Predictor(checkpoint, device=device, batch_size=batch_size, max_new_tokens=max_new_tokens,
                                    weights=weights, grammar=grammar, copy_bonus=COPY_BONUS if grounding else 0.0,
                                    cue_bonus=CUE_BONUS if grounding else 0.0, drop_ungrounded=grounding,
-                                   fill_enums=grounding, tool_prior=TOOL_PRIOR if grounding else 0.0,
+                                   fill_enums=grounding, expand_lists=grounding,
+                                   tool_prior=TOOL_PRIOR if grounding else 0.0,
                                    relevant_above=RELEVANT_ABOVE if grounding else 0.0,
                                    relevance_floor=RELEVANCE_FLOOR if grounding else None)
         self.name = f"random {preset}" if preset else str(self.predictor.path)

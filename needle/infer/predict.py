@@ -24,6 +24,7 @@ from needle.infer.copying import ground_calls
 from needle.infer.cues import fill_named_enums
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
+from needle.infer.listed import expand_listed
 from needle.infer.quantize import WEIGHT_KINDS
 from needle.infer.repair import MIN_LOGPROB, repair_calls
 from needle.infer.shortlist import shortlist
@@ -91,7 +92,8 @@ class Predictor:
     def __init__(self, checkpoint: str | Path | None = None, device: str = "cpu", max_new_tokens: int = 256,
                  batch_size: int = 32, weights: str = "int8", grammar: bool = True,
                  abstain_below: float = ABSTAIN_BELOW, copy_bonus: float = COPY_BONUS, drop_ungrounded: bool = True,
-                 cue_bonus: float = CUE_BONUS, fill_enums: bool = True, tool_prior: float = TOOL_PRIOR,
+                 cue_bonus: float = CUE_BONUS, fill_enums: bool = True, expand_lists: bool = True,
+                 tool_prior: float = TOOL_PRIOR,
                  relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True,
                  span_repair: float | None = MIN_LOGPROB, relevance_floor: float | None = RELEVANCE_FLOOR):
         if weights not in WEIGHT_KINDS:
@@ -105,6 +107,7 @@ class Predictor:
         self.stats = DecodeStats()  # accumulated over every predict() call
         self.abstain_below, self.copy_bonus, self.drop_ungrounded = abstain_below, copy_bonus, drop_ungrounded
         self.cue_bonus, self.fill_enums, self.tool_prior = cue_bonus, fill_enums, tool_prior
+        self.expand_lists = expand_lists  # one call per value the request lists (needle/infer/listed.py)
         self.relevant_above, self.relevance_floor = relevant_above, relevance_floor  # floor None: keep every call
         self.span_repair = span_repair if drop_ungrounded else None  # None: no span repair (needle/infer/repair.py)
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
@@ -196,6 +199,9 @@ class Predictor:
             warnings += dropped
         if self.fill_enums:
             calls, added = fill_named_enums(calls, tools, query)
+            warnings += added
+        if self.expand_lists:
+            calls, added = expand_listed(calls, tools, query)
             warnings += added
         problems = call_problems(calls, tools)
         return Prediction(calls, text, warnings=warnings + problems, valid=not problems)
