@@ -122,7 +122,8 @@ def extract_invented(text: str) -> tuple[Any, list, int]:
 
 # ---- coercion and grounding ---------------------------------------------------------------------
 
-def _types(schema: dict) -> set:
+def schema_types(schema: dict) -> set:
+    """The JSON types a schema allows: {"integer"} for "integer", {"integer", "null"} for ["integer", "null"]."""
     t = schema.get("type")
     return set(t) if isinstance(t, list) else {t} if t else set()
 
@@ -131,7 +132,7 @@ def coerce_numerals(value: Any, schema: Any) -> Any:
     """"5" -> 5 where the schema wants an integer/number (and not a string) and the string is a plain numeral."""
     if not isinstance(schema, dict):
         return value
-    types = _types(schema)
+    types = schema_types(schema)
     if isinstance(value, str) and "string" not in types:
         if types & {"integer", "number"} and re.fullmatch(r"-?\d+", value.strip()):
             return int(value)

@@ -12,6 +12,7 @@ import functools
 import re
 
 from needle.data.format import compact
+from needle.data.grounding import schema_types
 from needle.data.respell import words
 from needle.data.schema import Tool
 
@@ -92,13 +93,9 @@ def _standalone(q: str) -> list[bytes]:
 def positional_keys(properties: dict, cued: dict[str, set[bytes]]) -> frozenset[str]:
     """A tool's numeric arguments the request names no number for, when there are two or more of them (else
     none): the arguments whose numbers go in the request's order."""
-    keys = frozenset(k for k, p in properties.items() if k not in cued and _numeric(p))
+    keys = frozenset(k for k, p in properties.items()
+                     if k not in cued and isinstance(p, dict) and schema_types(p) & {"integer", "number"})
     return keys if len(keys) >= 2 else frozenset()
-
-
-def _numeric(prop) -> bool:
-    types = prop.get("type") if isinstance(prop, dict) else None
-    return bool({"integer", "number"} & set(types if isinstance(types, list) else [types]))
 
 
 _CALL_NAME = re.compile(rb'\{"name":"((?:[^"\\]|\\.)*)"')

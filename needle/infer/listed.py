@@ -3,7 +3,7 @@
 "Find the factorial of 5, 10 and 15" wants three calls; the small model writes one (`math.factorial
 {"number": 15}`) and stops. After decoding, a call whose argument value is one item of a list in the request
 ("5, 10 and 15", "Taylor Swift and Maroon 5", "20 minutes and 15 minutes") gets a copy for each other item
-that no call of its tool uses for that argument yet, in the request's order. Items are numbers (with the
+that the answer does not use yet, in the request's order. Items are numbers (with the
 same unit word, if any), or runs of as many capitalised words or codes as the model's value (names: "dog food
 and cat litter" is left alone, as phrases in requests are joined by "and" for many other reasons); items are
 joined by commas, "and" or "&" ("or" offers a choice, not a list), and a list of words needs an "and". Arguments
@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 
 from needle.data.format import compact
+from needle.data.grounding import schema_types
 from needle.data.schema import Tool
 from needle.infer.cues import NUMBER
 
-_SEP = r"(?:\s*,\s*(?:and\s+|&\s+)?|\s+(?:and|&)\s+)"
+_SEP = re.compile(r"(?:\s*,\s*(?:and\s+|&\s+)?|\s+(?:and|&)\s+)")
 _WORD = r"(?!I\b)[A-Z0-9][^\s,;:.!?&()\"'\u201c\u201d]*"  # a capitalised word or a code: names, not phrases
 _QUOTES = "\"'\u201c\u201d\u2018\u2019"
 
@@ -48,14 +49,14 @@ def listed_items(query: str, value) -> list[str]:
     pattern = _item_pattern(value)
     if pattern is None:
         return []
-    item, sep = re.compile(r"(?<![\w.-])" + pattern + r"(?![\w-])"), re.compile(_SEP)
+    item = re.compile(r"(?<![\w.-])" + pattern + r"(?![\w-])")
     for start in range(len(query)):
         items, units, at, joined = [], [], start, False
         while (m := item.match(query, at)) is not None:
             items.append(m.group("i"))
             units.append(m.groupdict().get("u"))
             at = m.end()
-            if joined or (s := sep.match(query, at)) is None:
+            if joined or (s := _SEP.match(query, at)) is None:
                 break
             joined = bool(re.search(r"and|&", s.group()))  # the item after "and" is the last
             at = s.end()
@@ -78,10 +79,11 @@ def _typed(item: str, value, prop: dict):
     if isinstance(value, str):
         out = item
     else:
+        integer = "integer" in schema_types(prop)
         out = float(item) if "." in item or isinstance(value, float) else int(item)
-        if prop.get("type") == "integer" and not float(out).is_integer():
+        if integer and not float(out).is_integer():
             return None
-        out = int(out) if prop.get("type") == "integer" else out
+        out = int(out) if integer else out
     enum = prop.get("enum")
     return out if not isinstance(enum, list) or out in enum else None
 
