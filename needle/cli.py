@@ -274,7 +274,7 @@ def evaluate(*, suite: str, checkpoint: str = "", preset: str = "", predictor: s
     label: the model's name in the results file (default: the checkpoint path or predictor command)
     weights: int8 (decoder and head int8, encoder bf16: fastest), bf16, or fp32 (the model's own maths)
     no_grammar: decode without the tools' grammar (answers may then not parse or not match the schemas)
-    no_grounding: no tool prior, copy bias, cues, relevance floor, enum filling, list expansion; keep ungrounded calls
+    no_grounding: no tool prior, copy bias, cues, relevance floor, enum filling, list fixes; keep ungrounded calls
     """
     import datetime
     from needle.eval import report

@@ -19,6 +19,7 @@ import torch
 
 from needle.data.format import ToolsTooLong, complete_calls, decoder_prefix, encode_prompt, parse_answer
 from needle.data.schema import Tool, call_problems
+from needle.infer.arrays import repair_arrays
 from needle.infer.constrained import Grammars
 from needle.infer.copying import ground_calls
 from needle.infer.cues import fill_named_enums
@@ -95,7 +96,8 @@ class Predictor:
                  cue_bonus: float = CUE_BONUS, fill_enums: bool = True, expand_lists: bool = True,
                  tool_prior: float = TOOL_PRIOR,
                  relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True,
-                 span_repair: float | None = MIN_LOGPROB, relevance_floor: float | None = RELEVANCE_FLOOR):
+                 span_repair: float | None = MIN_LOGPROB, relevance_floor: float | None = RELEVANCE_FLOOR,
+                 repair_lists: bool = True):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -110,6 +112,7 @@ class Predictor:
         self.expand_lists = expand_lists  # one call per value the request lists (needle/infer/listed.py)
         self.relevant_above, self.relevance_floor = relevant_above, relevance_floor  # floor None: keep every call
         self.span_repair = span_repair if drop_ungrounded else None  # None: no span repair (needle/infer/repair.py)
+        self.repair_lists = repair_lists and drop_ungrounded  # array values (needle/infer/arrays.py)
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
@@ -188,6 +191,9 @@ class Predictor:
             return Prediction([], text, parsed=False, warnings=warnings, valid=False)
         if self.span_repair is not None:
             calls, repaired = repair_calls(self.model, self.tok, enc_ids, calls, tools, query, self.span_repair)
+            warnings += repaired
+        if self.repair_lists:
+            calls, repaired = repair_arrays(self.model, self.tok, enc_ids, calls, tools, query)
             warnings += repaired
         if self.drop_ungrounded:
             calls, dropped = ground_calls(calls, tools, query)

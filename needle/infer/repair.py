@@ -93,13 +93,13 @@ def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_
     return out
 
 
-def _prefix(calls: list[dict], i: int, key: str) -> str:
-    """The compact answer text up to the opening quote of calls[i]'s value for `key`."""
+def value_prefix(calls: list[dict], i: int, key: str) -> str:
+    """The compact answer text up to where calls[i]'s value for `key` begins (after its colon)."""
     call, done = calls[i], [compact(c) for c in calls[:i]]
     args = [f"{compact(k)}:{compact(v)}" for k, v in call["arguments"].items() if k != key]
     args = args[:list(call["arguments"]).index(key)]
     return ("[" + "".join(d + "," for d in done) + '{"name":' + compact(call["name"]) + ',"arguments":{'
-            + "".join(a + "," for a in args) + compact(key) + ':"')
+            + "".join(a + "," for a in args) + compact(key) + ":")
 
 
 def repair_calls(model: Needle, tok, enc_ids: list[int], calls: list[dict], tools: list[Tool], query: str,
@@ -122,7 +122,7 @@ def repair_calls(model: Needle, tok, enc_ids: list[int], calls: list[dict], tool
             if not options:
                 continue
             memory = encode_request(model, enc_ids) if memory is None else memory
-            scores = span_logprobs(model, tok, memory, _prefix(calls, i, key), options, min_logprob)
+            scores = span_logprobs(model, tok, memory, value_prefix(calls, i, key) + '"', options, min_logprob)
             best = max(range(len(options)), key=scores.__getitem__)
             if scores[best] >= min_logprob:
                 notes.append(f"{call['name']}'s required {key}={compact(args[key])} is not in the request: "

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from needle.data.format import compact, decoder_prefix, encode_prompt
 from needle.data.schema import parse_tools
 from needle.infer.predict import Predictor
-from needle.infer.repair import _prefix, closing_ids, encode_request, query_spans, repair_calls, span_logprobs
+from needle.infer.repair import (closing_ids, encode_request, query_spans, repair_calls, span_logprobs,
+                                 value_prefix)
 
 CREATE_LIST = {"name": "create_list", "description": "Create a new named list (shopping, to-do, packing...), "
                "optionally shared with people.", "parameters": {"type": "object", "properties": {
@@ -29,10 +30,10 @@ def test_query_spans_are_word_runs_without_outer_punctuation():
 
 def test_prefix_is_the_answer_up_to_the_value():
     calls = [{"name": "a", "arguments": {"x": 1}}, {"name": "b", "arguments": {"p": "q", "loc": "zz", "r": [2]}}]
-    prefix = _prefix(calls, 1, "loc")
-    assert prefix == '[{"name":"a","arguments":{"x":1}},{"name":"b","arguments":{"p":"q","loc":"'
-    assert compact(calls).startswith(prefix + 'zz"')
-    assert _prefix(calls, 0, "x") == '[{"name":"a","arguments":{"x":"'
+    prefix = value_prefix(calls, 1, "loc")
+    assert prefix == '[{"name":"a","arguments":{"x":1}},{"name":"b","arguments":{"p":"q","loc":'
+    assert compact(calls).startswith(prefix + '"zz"')
+    assert value_prefix(calls, 0, "x") == '[{"name":"a","arguments":{"x":'
 
 
 def test_span_scores_equal_teacher_forced_log_probabilities(tiny_model, tok, tools):
