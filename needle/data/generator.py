@@ -18,6 +18,7 @@ from needle.data.banks import SPLITS, build_bank
 from needle.data.lists import listed_call
 from needle.data.noise import add_fillers, dress, garble, render
 from needle.data.phrasing import SLOT, Phraser, free_text, generic_ok, load_phrasing
+from needle.data.positional import positional_call, positional_names
 from needle.data.respell import respell
 from needle.data.slots import ToolSpec
 from needle.data.values import load_pools
@@ -25,9 +26,10 @@ from needle.data.values import load_pools
 CHUNK = 1000
 DEFAULT_MIX = {"single": 0.27, "parallel_same": 0.10, "parallel_diff": 0.16, "none": 0.08, "near_miss": 0.07,
                "no_tools": 0.03, "indirect": 0.06, "disfluent": 0.06, "garbled": 0.09, "long_value": 0.08,
-               "parallel_list": 0.10}
-# The held-out test splits keep the mix they were first made with: "parallel_list" came later (write_heldout).
-HELDOUT_MIX = {k: w for k, w in DEFAULT_MIX.items() if k != "parallel_list"}
+               "parallel_list": 0.10, "positional": 0.05}
+# The held-out test splits keep the mix they were first made with: "parallel_list" and "positional" came later
+# (write_heldout).
+HELDOUT_MIX = {k: w for k, w in DEFAULT_MIX.items() if k not in ("parallel_list", "positional")}
 DEFAULT_SOURCES = {"handwritten": 0.5, "invented": 0.2, "catalogue": 0.3}
 LONG_CHARS = 80  # a long-value example has a string argument at least this long
 
@@ -119,7 +121,9 @@ class Generator:
         self.by_domain: dict[str, list[ToolSpec]] = {}
         for t in self.bank.all:
             self.by_domain.setdefault(t.domain, []).append(t)
-        needs = {"indirect": self.indirect, "long_value": self.long}
+        self.numeric = {src: [t for t in getattr(self.bank, src) if positional_names(t, list(t.props))]
+                        for src in self.sources}
+        needs = {"indirect": self.indirect, "long_value": self.long, "positional": any(self.numeric.values())}
         self.kinds = [k for k, w in cfg.mix.items() if w > 0 and needs.get(k, True)]
         self.weights = [cfg.mix[k] for k in self.kinds]
 
@@ -234,6 +238,19 @@ class Generator:
         if answers is None:
             raise Regenerate
         return segs, answers
+
+    def _positional(self, rng):
+        """Numbers given in the offered schema's order without their names ("the gcd of 36 and 48")."""
+        sources = [s for s in self.sources if self.numeric[s]]
+        src = rng.choices(sources, weights=[self.sources[s] for s in sources])[0]
+        spec = rng.choice(self.numeric[src])
+        tools = self.offer(rng, [spec], set())
+        order = list(next(t for t in tools if t["name"] == spec.name)["parameters"].get("properties", {}))
+        made = positional_call(rng, self.phraser, spec, order)
+        if made is None:  # the offered order puts a required number after the third
+            raise Regenerate
+        segs, args = made
+        return render(dress(rng, segs, self.d)), tools, [{"name": spec.name, "arguments": args}], "positional"
 
     def _parallel_diff(self, rng):
         first = self.pick(rng)

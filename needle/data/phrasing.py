@@ -90,7 +90,9 @@ class Phraser:
             segs, args = self._generic(rng, spec, long_text)
         return segs, {k: args[k] for k in spec.props if k in args}
 
-    def _value(self, rng, spec: ToolSpec, name: str, schema: dict, long_text: bool, repair: bool) -> tuple:
+    def value(self, rng, spec: ToolSpec, name: str, schema: dict, long_text: bool = False,
+              repair: bool = False) -> tuple:
+        """(answer, segments) for one value of `name`: sometimes quoted, or stated after a wrong one (`repair`)."""
         answer, surface = sample_value(rng, self.pools, name, schema, spec.values.get(name), long_text)
         segs = [[surface, True]]
         if free_text(name, schema) and rng.random() < 0.25:  # quoted message bodies: 'saying "see you at 7"'
@@ -116,7 +118,7 @@ class Phraser:
         for m in SLOT.finditer(text):
             segs.append([text[pos:m.start()], False])
             name = m.group(1)
-            args[name], value_segs = self._value(rng, spec, name, spec.props[name], name == long_slot,
+            args[name], value_segs = self.value(rng, spec, name, spec.props[name], name == long_slot,
                                                  name == repair_slot)
             if text[m.end():m.end() + 1] not in ("", " ", ",", ".", "?", "!", ";", ":"):
                 value_segs = [[str(args[name]), True]]  # "{n}%" or "{n}x": digits, never "eighty%"
@@ -132,7 +134,8 @@ class Phraser:
             return re.sub(r"^(the|a|an) ", "", head)
         return words_of(name)
 
-    def _mention(self, rng, spec, name, schema, long_text) -> tuple[list, object]:
+    def mention(self, rng, spec, name, schema, long_text=False) -> tuple[list, object]:
+        """(segments, answer) naming one argument beside its value ("with max results 5")."""
         label = self._label(rng, name, schema)
         if schema.get("type") == "boolean":
             value = rng.random() < 0.5
@@ -141,10 +144,10 @@ class Phraser:
         if schema.get("type") == "object":
             inner, segs = {}, []
             for key in _chosen(rng, schema):
-                s, inner[key] = self._mention(rng, spec, key, schema["properties"][key], False)
+                s, inner[key] = self.mention(rng, spec, key, schema["properties"][key], False)
                 segs += ([[" and ", False]] if segs else []) + [[f"{label} ", False]] + s
             return segs, inner
-        answer, vsegs = self._value(rng, spec, name, schema, long_text, False)
+        answer, vsegs = self.value(rng, spec, name, schema, long_text, False)
         before, after = rng.choice(self.mentions).format(label=label, v="\0").split("\0")
         return [[before, False], *vsegs, [after, False]], answer
 
@@ -157,7 +160,7 @@ class Phraser:
         before, after = rng.choice(self.frames).format(a="\0").split("\0")
         segs, args = [[before + action, False]], {}
         for i, name in enumerate(names):
-            s, args[name] = self._mention(rng, spec, name, spec.props[name], name == long_name)
+            s, args[name] = self.mention(rng, spec, name, spec.props[name], name == long_name)
             joint = rng.choice(self.d["mention_openers"]) if i == 0 else rng.choice([", ", " and ", ", ", "; "])
             if s and joint.strip() and s[0][0].startswith(joint.strip() + " "):
                 joint = ", "  # not "with with"
