@@ -23,13 +23,17 @@ def numeric(name: str, schema: dict) -> bool:
     return schema.get("type") in ("integer", "number") and "enum" not in schema and copyable(name, schema)
 
 
+def _last_required(spec: ToolSpec, names: list[str]) -> int:
+    """The position in `names` of the last required argument (-1 when none is)."""
+    required = set(spec.parameters.get("required", []))
+    return max((i for i, k in enumerate(names) if k in required), default=-1)
+
+
 def positional_names(spec: ToolSpec, order: list[str]) -> list[str]:
     """The numeric arguments a request could give by position, in the offered schema's order `order` (every
     required one among the first three; empty when fewer than two)."""
     names = [k for k in order if k in spec.props and numeric(k, spec.props[k])]
-    required = set(spec.parameters.get("required", []))
-    last = max((i for i, k in enumerate(names) if k in required), default=-1)
-    return names if len(names) >= 2 and last < MAX_LISTED else []
+    return names if len(names) >= 2 and _last_required(spec, names) < MAX_LISTED else []
 
 
 def positional_call(rng: random.Random, phraser: Phraser, spec: ToolSpec, order: list[str]) -> tuple[list, dict] | None:
@@ -38,9 +42,7 @@ def positional_call(rng: random.Random, phraser: Phraser, spec: ToolSpec, order:
     names = positional_names(spec, order)
     if not names:
         return None
-    required = set(spec.parameters.get("required", []))
-    last = max((i for i, k in enumerate(names) if k in required), default=0)
-    listed = names[:rng.randint(max(2, last + 1), min(MAX_LISTED, len(names)))]
+    listed = names[:rng.randint(max(2, _last_required(spec, names) + 1), min(MAX_LISTED, len(names)))]
     for _ in range(8):  # distinct numbers: "21, 57 and 21" would not show the order
         drawn = [phraser.value(rng, spec, name, spec.props[name]) for name in listed]
         if len({answer for answer, _ in drawn}) == len(listed):
@@ -53,7 +55,7 @@ def positional_call(rng: random.Random, phraser: Phraser, spec: ToolSpec, order:
     before, after = rng.choice(phraser.frames).format(a="\0").split("\0")
     segs = [[before + action + rng.choice(OPENERS), False], [coordinate(rng, surfaces, phraser.d), True]]
     rest = [k for k in order if k in spec.props and k not in listed and statable(k, spec.props[k])
-            and (k in required or rng.random() < OPTIONAL_P)]
+            and (k in spec.parameters.get("required", []) or rng.random() < OPTIONAL_P)]
     for name in rest:
         s, args[name] = phraser.mention(rng, spec, name, spec.props[name])
         joint = rng.choice([", ", " and ", ", ", "; "])

@@ -71,7 +71,13 @@ class _Scorer:
     """Span repair's scoring for one request, its encoder run once and only when needed."""
 
     def __init__(self, model: Needle, tok, enc_ids: list[int], query: str):
-        self.model, self.tok, self.enc_ids, self.query, self.memory, self.spans = model, tok, enc_ids, query, None, None
+        self.model, self.tok, self.enc_ids, self.query = model, tok, enc_ids, query
+        self.memory, self._spans = None, None
+
+    def spans(self) -> list[str]:
+        """The request's spans (needle/infer/repair.py's query_spans), made once."""
+        self._spans = self._spans if self._spans is not None else query_spans(self.query)
+        return self._spans
 
     def best(self, prefix: str, options: list[str], also: str | None = None) -> tuple[str | None, float, float]:
         """The option the model rates highest as the string after `prefix`, its score, and the score of `also`."""
@@ -89,17 +95,16 @@ def _items_prefix(calls: list[dict], i: int, key: str, before: list) -> str:
     return value_prefix(calls, i, key) + "[" + "".join(compact(x) + "," for x in before) + '"'
 
 
-def _unrepeated(calls, i, key, items, free, scorer, query, notes) -> list:
+def _unrepeated(calls, i, key, items, free, scorer, notes) -> list:
     """The items with each one held more often than the request states it re-chosen (free strings) or dropped."""
     out = []
     for item in items:
-        if out.count(item) < stated_times(item, query):
+        if out.count(item) < stated_times(item, scorer.query):
             out.append(item)
             continue
         best, score = None, float("-inf")
         if free:
-            scorer.spans = scorer.spans or query_spans(query)
-            options = [s for s in scorer.spans if s not in out and s not in items and not re.search(r"[,&]", s)]
+            options = [s for s in scorer.spans() if s not in out and s not in items and not re.search(r"[,&]", s)]
             best, score, _ = scorer.best(_items_prefix(calls, i, key, out), options)
         if best is not None and score >= MIN_LOGPROB:
             notes.append(f"{calls[i]['name']}'s {key} repeats {compact(item)}: replaced by {compact(best)}, the span "
@@ -110,12 +115,12 @@ def _unrepeated(calls, i, key, items, free, scorer, query, notes) -> list:
     return out
 
 
-def _completed(calls, i, key, items, scorer, query, notes) -> list:
+def _completed(calls, i, key, items, scorer, notes) -> list:
     """The items with those the request lists right after the last (or before the first) that the model rates
     highly enough in that place."""
     items = list(items)
     while len(items) < 64:
-        options = [o for o in listed_after(query, items[-1]) if o not in items]
+        options = [o for o in listed_after(scorer.query, items[-1]) if o not in items]
         best, score, _ = scorer.best(_items_prefix(calls, i, key, items), options)
         if best is None or score < MIN_LOGPROB:
             break
@@ -123,7 +128,7 @@ def _completed(calls, i, key, items, scorer, query, notes) -> list:
                      f"(log-probability {score:.2f})")
         items.append(best)
     while len(items) < 64:
-        options = [o for o in listed_before(query, items[0]) if o not in items]
+        options = [o for o in listed_before(scorer.query, items[0]) if o not in items]
         best, score, first = scorer.best(_items_prefix(calls, i, key, []), options, items[0])
         if best is None or score < first - BACK_MARGIN:
             break
@@ -146,9 +151,9 @@ def repair_arrays(model: Needle, tok, enc_ids: list[int], calls: list[dict], too
             if not isinstance(value, list) or not value or not isinstance(props.get(key), dict):
                 continue
             free, before = _free_strings(props[key]), len(notes)
-            items = _unrepeated(calls, i, key, value, free, scorer, query, notes)
+            items = _unrepeated(calls, i, key, value, free, scorer, notes)
             if free and items and all(isinstance(x, str) and x in query for x in items):
-                items = _completed(calls, i, key, items, scorer, query, notes)
+                items = _completed(calls, i, key, items, scorer, notes)
                 if len(notes) > before:
                     items = sorted(items, key=query.find)  # the request's order
             args[key] = items
