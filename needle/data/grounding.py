@@ -182,6 +182,8 @@ def _date_grounded(year: str, month: str, day: str, query: str) -> bool:
     if f"{year}-{month}-{day}" in query:
         return True
     m, d = int(month), int(day)
+    if not (1 <= m <= 12 and 1 <= d <= 31):  # a model can write "2024-13-05": no such date is in any request
+        return False
     name, day_re = _MONTHS[m - 1], rf"0?{d}(?:st|nd|rd|th)?"
     patterns = (rf"\b{day_re}\s+(?:of\s+)?{name}\b", rf"\b{name}\.?\s+(?:the\s+)?{day_re}\b",
                 rf"(?<!\d)0?{d}[/.]0?{m}(?!\d)", rf"(?<!\d)0?{m}[/.]0?{d}(?!\d)")

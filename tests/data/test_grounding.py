@@ -17,3 +17,10 @@ def test_digit_strings_need_whole_numbers():
 
 def test_replies_are_capped_by_batch_size():
     assert reply_budget(25) > reply_budget(5) >= 2000
+
+
+def test_dates_a_calendar_does_not_have_are_not_grounded():
+    assert is_grounded("2024-03-05", "book it for March 5th") and is_grounded("2024-03-05", "on 2024-03-05")
+    # months 13 and 00 and day 00 are model mistakes; they used to crash the check (month 13) or read as December
+    assert not is_grounded("2024-13-05", "book it for March 5th, 13 guests")
+    assert not is_grounded("2024-00-05", "book it for December 5th") and not is_grounded("2024-03-00", "in March")
