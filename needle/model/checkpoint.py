@@ -170,3 +170,27 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
     steps = sorted(p for p in Path(run_dir).glob("step_*") if p.is_dir())
     for p in steps[:-keep] if keep > 0 else []:
         shutil.rmtree(p, ignore_errors=True)
+
+
+def average_checkpoints(srcs: list[str | Path], dst: str | Path, dtype: torch.dtype | str = "int8") -> Path:
+    """The parameter-wise mean of checkpoints of one architecture (weight averaging, as shipped in phase 12),
+    written to `dst` in `dtype` (see export_checkpoint); metadata is the last one's, with `averaged_from`."""
+    if len(srcs) < 2:
+        raise ValueError(f"averaging needs at least two checkpoints, got {len(srcs)}")
+    paths = [resolve_checkpoint(s) for s in srcs]
+    configs = {(p / CONFIG).read_text() for p in paths}
+    if len(configs) > 1:
+        raise CheckpointError(f"checkpoints of different configurations cannot be averaged: {[str(p) for p in paths]}")
+    model = Needle(NeedleConfig.load(paths[0] / CONFIG))
+    states = [load_weights(p) for p in paths]
+    mean = {k: sum(s[k].float() for s in states) / len(states) for k in states[0]}
+    model.load_state_dict(mean)
+    meta = read_metadata(paths[-1])
+    meta["averaged_from"] = [{"path": str(p), **{k: v for k, v in read_metadata(p).items() if k != "train_config"}}
+                             for p in paths]
+    dst = Path(dst)
+    tmp = save_checkpoint(dst.with_name(f".{dst.name}.mean-{os.getpid()}"), model, paths[-1] / TOKENIZER, meta)
+    try:
+        return export_checkpoint(tmp, dst, {"fp32": torch.float32, "bf16": torch.bfloat16}.get(dtype, dtype))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

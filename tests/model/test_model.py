@@ -127,3 +127,26 @@ def test_step_flops_matches_pytorch_flop_counter():
         model(ids, torch.ones(B, S, dtype=torch.bool), dec)
     counted = counter.get_total_flops()
     assert abs(step_flops(cfg, B, S, T, train=False) - counted) / counted < 0.02
+
+
+def test_averaged_checkpoints_hold_the_mean_of_their_weights(tmp_path, tok):
+    import json
+
+    from needle.model.checkpoint import CheckpointError, average_checkpoints, load_model, save_checkpoint
+    from needle.tokenizer import default_tokenizer_path
+    srcs = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        srcs.append(save_checkpoint(tmp_path / f"m{seed}", Needle(NeedleConfig.from_name("tiny")),
+                                    default_tokenizer_path(), {"step": seed}))
+    out = average_checkpoints(srcs, tmp_path / "mean", "fp32")
+    (a, _), (b, _), (m, _) = (load_model(p) for p in (*srcs, out))
+    for (k, x), y, z in zip(a.state_dict().items(), b.state_dict().values(), m.state_dict().values()):
+        assert torch.allclose(z, (x + y) / 2, atol=1e-6), k
+    meta = json.loads((out / "metadata.json").read_text())
+    assert [x["step"] for x in meta["averaged_from"]] == [1, 2] and meta["step"] == 2
+    assert average_checkpoints(srcs, tmp_path / "mean8").joinpath("model.safetensors.index.json").is_file()  # int8
+    other = save_checkpoint(tmp_path / "small", Needle(NeedleConfig.from_name("tiny", d_model=64)),
+                            default_tokenizer_path(), {})
+    with pytest.raises(CheckpointError, match="different configurations"):
+        average_checkpoints([srcs[0], other], tmp_path / "bad")
