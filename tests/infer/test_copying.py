@@ -97,9 +97,8 @@ def test_shipped_model_copies_values_with_the_bias():
     with_bias = Predictor().predict(requests)  # the default
     assert with_bias[0].calls == [{"name": "gcd", "arguments": {"a": 36, "b": 48}}]
     assert with_bias[1].calls[0]["arguments"]["email"] == "vcartwright@example.com"
-    without = Predictor(copy_bonus=0, drop_ungrounded=False).predict(requests)
-    assert without[0].calls[0]["arguments"]["b"] != 48  # the failure the bias is for: the first number twice
-    # (the first release also garbled the e-mail without the bias; phase 10's weights copy it on their own)
+    # (without the bias, phase 10's weights wrote the first number twice and the first release also garbled the
+    # e-mail; phase 12's weights get both right on their own, so no failure is pinned here)
 
 
 TIMER = {"name": "set_timer", "description": "Start a timer.", "parameters": {"type": "object", "properties": {

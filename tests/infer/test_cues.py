@@ -97,8 +97,7 @@ def test_shipped_model_puts_named_numbers_in_their_slots():
     requests = [("triangle area: height of 4 and base of 9", parse_tools([TRIANGLE], where="test"))]
     assert Predictor().predict(requests)[0].calls == [
         {"name": "triangle_area", "arguments": {"base": 9, "height": 4}}]
-    without = Predictor(cue_bonus=0).predict(requests)[0].calls
-    assert without[0]["arguments"] != {"base": 9, "height": 4}  # the failure the cues are for
+    # (phase 10's weights swapped the two without cues; phase 12's place them on their own)
 
 
 OVEN = {"name": "preheat_oven", "description": "Preheat the oven.", "parameters": {"type": "object", "properties": {
@@ -139,5 +138,4 @@ GCD_TOOL = {"name": "math.gcd", "description": "Greatest common divisor of two i
 def test_shipped_model_keeps_the_order_of_numbers_the_request_does_not_name():
     requests = [("what's the gcd of 36 and 48", parse_tools([GCD_TOOL], where="test"))]
     assert Predictor().predict(requests)[0].calls == [{"name": "math.gcd", "arguments": {"num1": 36, "num2": 48}}]
-    without = Predictor(cue_bonus=0).predict(requests)[0].calls
-    assert without == [{"name": "math.gcd", "arguments": {"num1": 48, "num2": 36}}]  # the failure the rule is for
+    # (phase 10's weights swapped them without the rule; phase 12's, trained on 'positional' data, do not)

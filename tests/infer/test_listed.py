@@ -76,5 +76,4 @@ FACTORIAL = {"name": "math.factorial", "description": "Factorial of a whole numb
 def test_shipped_model_makes_a_call_per_listed_value():
     requests = [("Find the factorial of 5, 10 and 15.", parse_tools([FACTORIAL], where="test"))]
     assert [c["arguments"]["number"] for c in Predictor().predict(requests)[0].calls] == [5, 10, 15]
-    assert Predictor(expand_lists=False).predict(requests)[0].calls == [  # the failure the expansion is for
-        {"name": "math.factorial", "arguments": {"number": 15}}]
+    # (phase 10's weights made one call, for 15, without the expansion; phase 12's make all three on their own)

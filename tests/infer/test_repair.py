@@ -89,7 +89,4 @@ def test_shipped_model_writes_the_list_name_it_failed_to_copy():
     requests = [("make a new list named Christmas Gifts", parse_tools([CREATE_LIST], where="test"))]
     repaired = Predictor(batch_size=1).predict(requests)[0]  # the default
     assert repaired.calls == [{"name": "create_list", "arguments": {"name": "Christmas Gifts"}}]
-    assert any("replaced by \"Christmas Gifts\"" in w for w in repaired.warnings)
-    dropped = Predictor(batch_size=1, span_repair=None).predict(requests)[0]
-    assert dropped.calls == []  # the model wrote the tool's name as the list's: the failure repair is for
-    assert any('name="create_list" not in the request' in w for w in dropped.warnings)
+    # (phase 10's weights wrote the tool's name as the list's, which repair replaced; phase 12's copy it right)
