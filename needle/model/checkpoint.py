@@ -127,7 +127,13 @@ def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str
     state (optimizer, RNG) is left behind.
     """
     src = resolve_checkpoint(src)
-    weights = load_weights(src)
+    return _write_export(load_weights(src), src, dst, dtype, max_shard_bytes)
+
+
+def _write_export(weights: dict[str, torch.Tensor], src: Path, dst: str | Path, dtype: torch.dtype | str,
+                  max_shard_bytes: int, metadata: dict | None = None) -> Path:
+    """`weights` in `dtype` as shards with an index, config and tokenizer from checkpoint `src`, and its
+    metadata (or `metadata`, when given), written atomically to `dst`."""
     if dtype == "int8":
         state = {k: v.contiguous() for k, v in quantize_state(weights).items()}
     else:
@@ -157,6 +163,8 @@ def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str
     for f in (CONFIG, TOKENIZER, METADATA):
         if (src / f).is_file():
             shutil.copyfile(src / f, tmp / f)
+    if metadata is not None:
+        (tmp / METADATA).write_text(json.dumps(metadata, indent=2, default=str) + "\n")
     replace_dir(tmp, dst)
     return dst
 
@@ -172,25 +180,18 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def average_checkpoints(srcs: list[str | Path], dst: str | Path, dtype: torch.dtype | str = "int8") -> Path:
-    """The parameter-wise mean of checkpoints of one architecture (weight averaging, as shipped in phase 12),
-    written to `dst` in `dtype` (see export_checkpoint); metadata is the last one's, with `averaged_from`."""
+def average_checkpoints(srcs: list[str | Path], dst: str | Path, dtype: torch.dtype | str = "int8",
+                        max_shard_bytes: int = 15 * 2**20) -> Path:
+    """The parameter-wise mean of checkpoints of one configuration (weight averaging, as shipped in phase 12),
+    written to `dst` as export_checkpoint writes; metadata is the last one's, with `averaged_from`."""
     if len(srcs) < 2:
         raise ValueError(f"averaging needs at least two checkpoints, got {len(srcs)}")
     paths = [resolve_checkpoint(s) for s in srcs]
-    configs = {(p / CONFIG).read_text() for p in paths}
-    if len(configs) > 1:
+    if len({(p / CONFIG).read_text() for p in paths}) > 1:
         raise CheckpointError(f"checkpoints of different configurations cannot be averaged: {[str(p) for p in paths]}")
-    model = Needle(NeedleConfig.load(paths[0] / CONFIG))
     states = [load_weights(p) for p in paths]
     mean = {k: sum(s[k].float() for s in states) / len(states) for k in states[0]}
-    model.load_state_dict(mean)
     meta = read_metadata(paths[-1])
     meta["averaged_from"] = [{"path": str(p), **{k: v for k, v in read_metadata(p).items() if k != "train_config"}}
                              for p in paths]
-    dst = Path(dst)
-    tmp = save_checkpoint(dst.with_name(f".{dst.name}.mean-{os.getpid()}"), model, paths[-1] / TOKENIZER, meta)
-    try:
-        return export_checkpoint(tmp, dst, {"fp32": torch.float32, "bf16": torch.bfloat16}.get(dtype, dtype))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return _write_export(mean, paths[-1], dst, dtype, max_shard_bytes, meta)

@@ -139,7 +139,7 @@ def test_averaged_checkpoints_hold_the_mean_of_their_weights(tmp_path, tok):
         torch.manual_seed(seed)
         srcs.append(save_checkpoint(tmp_path / f"m{seed}", Needle(NeedleConfig.from_name("tiny")),
                                     default_tokenizer_path(), {"step": seed}))
-    out = average_checkpoints(srcs, tmp_path / "mean", "fp32")
+    out = average_checkpoints(srcs, tmp_path / "mean", torch.float32)
     (a, _), (b, _), (m, _) = (load_model(p) for p in (*srcs, out))
     for (k, x), y, z in zip(a.state_dict().items(), b.state_dict().values(), m.state_dict().values()):
         assert torch.allclose(z, (x + y) / 2, atol=1e-6), k
