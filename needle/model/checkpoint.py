@@ -118,8 +118,11 @@ def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, to
     return dequantize_state(state)
 
 
+MAX_SHARD_BYTES = 15 * 2**20  # export shards stay under the 16 MiB a file may have to travel
+
+
 def export_checkpoint(src: str | Path, dst: str | Path, dtype: torch.dtype | str = torch.bfloat16,
-                      max_shard_bytes: int = 15 * 2**20) -> Path:
+                      max_shard_bytes: int = MAX_SHARD_BYTES) -> Path:
     """Copy a checkpoint's weights (cast to `dtype`, or "int8": per-row int8 matrices, dequantised again on
     load) into shards of at most `max_shard_bytes`, with an index.
 
@@ -181,7 +184,7 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
 
 
 def average_checkpoints(srcs: list[str | Path], dst: str | Path, dtype: torch.dtype | str = "int8",
-                        max_shard_bytes: int = 15 * 2**20) -> Path:
+                        max_shard_bytes: int = MAX_SHARD_BYTES) -> Path:
     """The parameter-wise mean of checkpoints of one configuration (weight averaging, as shipped in phase 12),
     written to `dst` as export_checkpoint writes; metadata is the last one's, with `averaged_from`."""
     if len(srcs) < 2:
