@@ -23,6 +23,7 @@ from needle.infer.arrays import repair_arrays
 from needle.infer.constrained import Grammars
 from needle.infer.copying import ground_calls
 from needle.infer.cues import fill_named_enums
+from needle.infer.distinct import distinct_values
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.listed import expand_listed
@@ -99,7 +100,7 @@ class Predictor:
                  tool_prior: float = TOOL_PRIOR,
                  relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True,
                  span_repair: float | None = MIN_LOGPROB, relevance_floor: float | None = RELEVANCE_FLOOR,
-                 repair_lists: bool = True):
+                 repair_lists: bool = True, distinct: bool = True):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -115,6 +116,7 @@ class Predictor:
         self.relevant_above, self.relevance_floor = relevant_above, relevance_floor  # floor None: keep every call
         self.span_repair = span_repair if drop_ungrounded else None  # None: no span repair (needle/infer/repair.py)
         self.repair_lists = repair_lists and drop_ungrounded  # array values (needle/infer/arrays.py)
+        self.distinct = distinct and drop_ungrounded  # one span, one argument (needle/infer/distinct.py)
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
@@ -194,6 +196,9 @@ class Predictor:
         if self.span_repair is not None:
             calls, repaired = repair_calls(self.model, self.tok, enc_ids, calls, tools, query, self.span_repair)
             warnings += repaired
+        if self.distinct:
+            calls, changed = distinct_values(self.model, self.tok, enc_ids, calls, tools, query)
+            warnings += changed
         if self.repair_lists:
             calls, repaired = repair_arrays(self.model, self.tok, enc_ids, calls, tools, query)
             warnings += repaired

@@ -1,0 +1,105 @@
+"""Distinct values: words of the request written into two arguments of one call are given to one of them.
+
+The small model often copies the same words into two string arguments of one call (`create_keyboard_shortcut
+{"keys": "Uber", "app": "Uber"}` for "alt+space for opening Uber"; `getUserAttributes {"userid": "56651",
+"serverid": "56651"}`). On the generated validation sample (1,500 requests, seed 13) 139 answers did this, all of
+them wrong, and only 3 expected answers repeat a string within a call. Where the request says the value once,
+the model scores it, and every other choice (the request's spans, needle/infer/repair.py; an enum's other
+values), as each of those arguments, given the answer written up to it. The value stays with the argument that
+prefers it most over its own best alternative. Each other argument is dropped when optional and otherwise takes
+its best alternative, however unlikely: the repeated value was wrong anyway (model card, "Distinct values").
+"""
+from __future__ import annotations
+
+from needle.data.format import compact
+from needle.data.grounding import schema_constants
+from needle.data.schema import Tool
+from needle.infer.repair import encode_request, query_spans, span_logprobs, value_prefix
+from needle.model.model import Needle
+
+
+def repeated_values(args: dict) -> dict[str, list[str]]:
+    """String values that two or more arguments share: value -> their keys."""
+    keys: dict[str, list[str]] = {}
+    for k, v in args.items():
+        if isinstance(v, str) and v.strip():
+            keys.setdefault(v, []).append(k)
+    return {v: ks for v, ks in keys.items() if len(ks) > 1}
+
+
+def _margin(value: float, alternative: float) -> float:
+    """How much an argument prefers the repeated value to its best alternative (log-probabilities, -inf when a
+    choice does not fit the decoder)."""
+    if alternative == float("-inf"):
+        return float("inf") if value > float("-inf") else float("-inf")
+    return value - alternative
+
+
+def repeated_slots(calls: list[dict]) -> list[tuple[str, list[tuple[int, str]]]]:
+    """Where the calls repeat a string: within one call (any arguments), then across calls to the same tool (the
+    same argument). Each as (value, its slots as (call index, key))."""
+    groups = [(v, [(i, k) for k in ks]) for i, c in enumerate(calls) if isinstance(c.get("arguments"), dict)
+              for v, ks in repeated_values(c["arguments"]).items()]
+    by_tool: dict[str, list[int]] = {}
+    for i, c in enumerate(calls):
+        if isinstance(c.get("arguments"), dict):
+            by_tool.setdefault(c.get("name"), []).append(i)
+    for indices in by_tool.values():
+        shared: dict[tuple[str, str], list[int]] = {}
+        for i in indices:
+            for k, v in calls[i]["arguments"].items():
+                if isinstance(v, str) and v.strip():
+                    shared.setdefault((k, v), []).append(i)
+        groups += [(v, [(i, k) for i in where]) for (k, v), where in shared.items() if len(where) > 1]
+    return groups
+
+
+def distinct_values(model: Needle, tok, enc_ids: list[int], calls: list[dict], tools: list[Tool],
+                    query: str) -> tuple[list[dict], list[str]]:
+    """The calls with each string the request says once kept in one argument (see the module docstring), and a
+    note for every argument changed."""
+    schemas, notes, spans, memory = {t.name: t.parameters for t in tools}, [], None, None
+    calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
+    folded = query.casefold()
+    for value, slots in repeated_slots(calls):
+        slots = [(i, k) for i, k in slots if isinstance(schemas.get(calls[i].get("name")), dict)
+                 and calls[i]["arguments"].get(k) == value]  # known tools; not changed by an earlier group
+        if len(slots) < 2 or folded.count(value.casefold()) != 1:  # said twice: both may be meant
+            continue
+        spans = query_spans(query) if spans is None else spans
+        best = {}  # slot -> (its score for the value, its best alternative, that one's score)
+        for i, k in slots:
+            schema = schemas[calls[i]["name"]]
+            taken = {v for v in calls[i]["arguments"].values() if isinstance(v, str)}
+            taken |= {c["arguments"].get(k) for c in calls if c.get("name") == calls[i]["name"]
+                      and isinstance(c.get("arguments"), dict)}  # what the same argument of the same tool says
+            props = (schema.get("properties") or {}).get(k) or {}
+            options = [s for s in (sorted(schema_constants(props)) or spans) if s not in taken]
+            if not options:
+                break
+            memory = encode_request(model, enc_ids) if memory is None else memory
+            scores = span_logprobs(model, tok, memory, value_prefix(calls, i, k) + '"', [value] + options)
+            j = max(range(len(options)), key=lambda n: scores[n + 1])
+            best[i, k] = scores[0], options[j], scores[j + 1]
+        else:
+            notes += _resolve(calls, schemas, value, best)
+    return calls, notes
+
+
+def _resolve(calls: list[dict], schemas: dict, value: str, best: dict) -> list[str]:
+    """Keep `value` in the slot that prefers it most; drop it from the others (optional) or give them their best
+    alternative (required). Changes `calls`; returns the notes."""
+    keeper, notes = max(best, key=lambda slot: _margin(best[slot][0], best[slot][2])), []
+    where = calls[keeper[0]]["name"] + "'s " + keeper[1]
+    for (i, k), (_, span, score) in best.items():
+        name, args = calls[i]["name"], calls[i]["arguments"]
+        if (i, k) == keeper:
+            continue
+        if k not in set(schemas[name].get("required") or []):
+            del args[k]
+            notes.append(f"dropped {name}'s optional {k}: it repeated {compact(value)} from {where}")
+        elif score > float("-inf"):
+            args[k] = span
+            notes.append(f"{name}'s {k} repeated {compact(value)} from {where}: replaced by {compact(span)}, the "
+                         f"other choice the model rates highest (log-probability {score:.2f})")
+    return notes
