@@ -63,6 +63,41 @@ def number_cues(query: str, keys: list[str]) -> dict[str, set[bytes]]:
     return cues
 
 
+# Between an argument's name and a string value the request gives it: "the from account brokerage", "tgt set to
+# invoice", "credit card as the account"; at most MAX_STRING_LINKS of them.
+STRING_LINKS = LINKS | {"the", "a", "an", "set", "for", "with", "using", "named", "called", "should"}
+MAX_STRING_LINKS = 3
+_WORD = re.compile(r"[^\W_]+")
+
+
+def value_cue(query: str, value: str, keys: list[str]) -> str | None:
+    """The one key the request names beside `value` (its first occurrence, any case): a run of the key's words
+    right before it or right after it, through at most MAX_STRING_LINKS linking words; before beats after, more
+    words beat fewer; None when no key or a tie."""
+    at = query.casefold().find(value.casefold())
+    if at < 0:
+        return None
+    before = [m.group().lower() for m in _WORD.finditer(query[:at])][::-1]
+    after = [m.group().lower() for m in _WORD.finditer(query[at + len(value):])]
+    scores = {}
+    for key in keys:
+        if not (kw := _key_words(key)):
+            continue
+        runs = []
+        for side in (before, after):
+            i = 0
+            while i < min(len(side), MAX_STRING_LINKS) and side[i] in STRING_LINKS and _stem(side[i]) not in kw:
+                i += 1
+            runs.append(_run(side, i, 1, kw))
+        if any(runs):
+            scores[key] = (runs[0], 1) if runs[0] else (runs[1], 0)
+    if not scores:
+        return None
+    best = max(scores.values())
+    winners = [k for k, s in scores.items() if s == best]
+    return winners[0] if len(winners) == 1 else None
+
+
 @functools.lru_cache(maxsize=256)
 def query_numbers(query: bytes) -> list[bytes]:
     """The request's numbers, signed where a '-' is their sign. Cached (the copy bias asks for every candidate

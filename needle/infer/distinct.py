@@ -1,21 +1,26 @@
-"""Distinct values: words of the request written into two arguments of one call are given to one of them.
+"""Distinct values: words of the request written into two arguments are given to one of them.
 
-The small model often copies the same words into two string arguments of one call (`create_keyboard_shortcut
-{"keys": "Uber", "app": "Uber"}` for "alt+space for opening Uber"; `getUserAttributes {"userid": "56651",
-"serverid": "56651"}`). On the generated validation sample (1,500 requests, seed 13) 139 answers did this, all of
-them wrong, and only 3 expected answers repeat a string within a call. Where the request says the value once,
-the model scores it, and every other choice (the request's spans, needle/infer/repair.py; an enum's other
-values), as each of those arguments, given the answer written up to it. The value stays with the argument that
-prefers it most over its own best alternative. Each other argument is dropped when optional and otherwise takes
-its best alternative, however unlikely: the repeated value was wrong anyway (model card, "Distinct values").
+The small model often copies the same words into two string arguments of one call, or into one argument of two
+calls to a tool (`create_keyboard_shortcut {"keys": "Uber", "app": "Uber"}` for "alt+space for opening Uber").
+On the generated validation sample (1,500 requests, seed 13) 139 answers did it within a call, all of them wrong;
+only 3 expected answers do. Where the request says the value once, the model scores it and the other choices (the
+request's spans, as needle/infer/repair.py scores them; an enum's other values; the TOP_CHOICES whose first token
+it rates highest) as each of those arguments, given the answer written up to it. The value stays with the
+argument the request names beside it (`value_cue`, needle/infer/cues.py: "the from account brokerage"), or else
+with the one that prefers it most over its own best alternative. Each other argument is dropped when optional
+and otherwise takes its best alternative, however unlikely: the repeated value was wrong anyway (model card,
+"Distinct values").
 """
 from __future__ import annotations
 
 from needle.data.format import compact
 from needle.data.grounding import schema_constants
 from needle.data.schema import Tool
+from needle.infer.cues import value_cue
 from needle.infer.repair import encode_request, query_spans, span_logprobs, value_prefix
 from needle.model.model import Needle
+
+TOP_CHOICES = 16  # choices scored in full (the value among them): those whose first token the model rates highest
 
 
 def repeated_values(args: dict) -> dict[str, list[str]]:
@@ -78,18 +83,20 @@ def distinct_values(model: Needle, tok, enc_ids: list[int], calls: list[dict], t
             if not options:
                 break
             memory = encode_request(model, enc_ids) if memory is None else memory
-            scores = span_logprobs(model, tok, memory, value_prefix(calls, i, k) + '"', [value] + options)
+            prefix = value_prefix(calls, i, k) + '"'
+            scores = span_logprobs(model, tok, memory, prefix, [value] + options, top=TOP_CHOICES)
             j = max(range(len(options)), key=lambda n: scores[n + 1])
             best[i, k] = scores[0], options[j], scores[j + 1]
         else:
-            notes += _resolve(calls, schemas, value, best)
+            cued = value_cue(query, value, [k for _, k in slots]) if len({i for i, _ in slots}) == 1 else None
+            notes += _resolve(calls, schemas, value, best, (slots[0][0], cued) if cued else None)
     return calls, notes
 
 
-def _resolve(calls: list[dict], schemas: dict, value: str, best: dict) -> list[str]:
-    """Keep `value` in the slot that prefers it most; drop it from the others (optional) or give them their best
-    alternative (required). Changes `calls`; returns the notes."""
-    keeper, notes = max(best, key=lambda slot: _margin(best[slot][0], best[slot][2])), []
+def _resolve(calls: list[dict], schemas: dict, value: str, best: dict, keeper: tuple[int, str] | None) -> list[str]:
+    """Keep `value` in `keeper`, or else in the slot that prefers it most; drop it from the others (optional) or give
+    them their best alternative (required). Changes `calls`; returns the notes."""
+    keeper, notes = keeper or max(best, key=lambda slot: _margin(best[slot][0], best[slot][2])), []
     where = calls[keeper[0]]["name"] + "'s " + keeper[1]
     for (i, k), (_, span, score) in best.items():
         name, args = calls[i]["name"], calls[i]["arguments"]

@@ -53,14 +53,15 @@ def encode_request(model: Needle, enc_ids: list[int]) -> tuple[list, torch.Tenso
 
 @torch.no_grad()
 def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_prefix: str, spans: list[str],
-                  floor: float = float("-inf")) -> list[float]:
+                  floor: float = float("-inf"), top: int | None = None) -> list[float]:
     """log P(span, then the string closes | request, answer_prefix) for each span, teacher-forced (memory from
     `encode_request`). The close is any token that starts with a quote: the model writes `San Francisco"}}]`,
-    never a lone `"`. A span whose first token alone scores below `floor` is not scored further (-inf)."""
+    never a lone `"`. A span whose first token alone scores below `floor`, or (given `top`) is not among the `top`
+    spans whose first tokens score highest, is not scored further (-inf)."""
     seqs = [decoder_prefix(tok) + tok.encode(answer_prefix + s) for s in spans]
     fits = [i for i, s in enumerate(seqs) if len(s) <= model.cfg.max_decoder_len]  # longer: no room for the close
     if len(fits) < len(seqs):
-        kept = span_logprobs(model, tok, memory, answer_prefix, [spans[i] for i in fits], floor) if fits else []
+        kept = span_logprobs(model, tok, memory, answer_prefix, [spans[i] for i in fits], floor, top) if fits else []
         scores = dict(zip(fits, kept))
         return [scores.get(i, float("-inf")) for i in range(len(spans))]
     cross, mask = memory
@@ -71,7 +72,10 @@ def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_
     first = F.log_softmax(model.decode(torch.tensor([seqs[0][:start]]), cross, mask, caches, pos=0)[0, -1], -1)
     out = [float(first[s[start]]) for s in seqs]  # the first token's log-probability is shared by no one else
     alive = [i for i, score in enumerate(out) if score >= floor]
-    out = [score if score >= floor else float("-inf") for score in out]
+    if top is not None and len(alive) > top:
+        alive = sorted(sorted(alive, key=out.__getitem__, reverse=True)[:top])
+    kept = set(alive)
+    out = [score if i in kept else float("-inf") for i, score in enumerate(out)]
     for c in range(0, len(alive), CHUNK):
         chunk = [seqs[i] for i in alive[c:c + CHUNK]]
         n, width = len(chunk), max(len(s) for s in chunk) - start

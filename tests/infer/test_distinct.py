@@ -4,7 +4,8 @@ import pytest
 
 from needle.data.format import encode_prompt
 from needle.data.schema import parse_tools
-from needle.infer.distinct import _margin, distinct_values, repeated_slots, repeated_values
+from needle.infer.cues import value_cue
+from needle.infer.distinct import TOP_CHOICES, _margin, distinct_values, repeated_slots, repeated_values
 from needle.infer.predict import Predictor
 from needle.infer.repair import encode_request, query_spans, span_logprobs, value_prefix
 
@@ -44,6 +45,17 @@ def test_repeated_slots_within_a_call_then_across_calls_to_one_tool():
     assert repeated_slots(calls) == [("x", [(0, "a"), (0, "b")]), ("y", [(0, "c"), (1, "c")])]
 
 
+def test_value_cue_names_the_argument_written_beside_the_value():
+    keys = ["from_account", "to_account"]
+    query = "using credit card as the account the money goes into; and the from account brokerage?"
+    assert value_cue(query, "brokerage", keys) == "from_account"  # two of its words against one
+    assert value_cue(query, "credit card", keys) is None  # "account" after it: both keys, a tie
+    assert value_cue("Quick one: validate session; tgt set to invoice.", "invoice", ["lang", "tgt"]) == "tgt"
+    assert value_cue("When I press win+alt+c, launch Slack!", "Slack", ["keys", "app"]) is None
+    assert value_cue("open the app Uber", "Lyft", ["app"]) is None  # not in the request
+    assert value_cue("send it to Anna, the recipient", "ANNA", ["recipient", "message"]) == "recipient"
+
+
 def test_margin_prefers_the_value_where_no_alternative_fits():
     inf = float("inf")
     assert _margin(-1.0, -3.0) == 2.0 and _margin(-1.0, -inf) == inf and _margin(-inf, -inf) == -inf
@@ -67,12 +79,13 @@ def test_one_argument_keeps_the_value_the_others_are_dropped_or_rechosen(tiny_mo
     assert {args["mode"], args["fallback"]} - {"hold"} <= {"press", "double"}  # enums choose among their values
     assert len(notes) == 3 and all("repeated" in n for n in notes)
 
-    # the kept argument is the one that prefers the value most over its own best alternative
+    # no argument is named beside "Uber": the kept one prefers the value most over its own best alternative
     memory, spans = encode_request(tiny_model, enc), query_spans(query)
     options = [s for s in spans if s not in ("Uber", "hold")]
     margins = {}
     for k in ("keys", "app", "label"):
-        scores = span_logprobs(tiny_model, tok, memory, value_prefix(calls, 0, k) + '"', ["Uber"] + options)
+        scores = span_logprobs(tiny_model, tok, memory, value_prefix(calls, 0, k) + '"', ["Uber"] + options,
+                               top=TOP_CHOICES)
         margins[k] = scores[0] - max(scores[1:])
     assert kept == [max(margins, key=margins.get)]
 

@@ -56,6 +56,9 @@ def test_span_scores_equal_teacher_forced_log_probabilities(tiny_model, tok, too
         assert abs(score - float(want)) < 1e-3
     assert len(set(round(s, 3) for s in got)) == len(spans)
     assert span_logprobs(tiny_model, tok, memory, prefix, spans, floor=0.5) == [float("-inf")] * len(spans)
+    top = span_logprobs(tiny_model, tok, memory, prefix, spans, top=2)  # the 2 best first tokens, in full
+    assert sum(t > float("-inf") for t in top) == 2 and all(t == pytest.approx(g, abs=1e-4) for t, g in zip(top, got)
+                                                           if t > float("-inf"))
     floor = sorted(got)[1] + 1e-3  # a span is dropped after its first token, or scored in full
     for p, g in zip(span_logprobs(tiny_model, tok, memory, prefix, spans, floor=floor), got):
         assert p == pytest.approx(g, abs=1e-4) or (g < floor and p == float("-inf"))
