@@ -55,12 +55,18 @@ def number_cues(query: str, keys: list[str]) -> dict[str, set[bytes]]:
             preceding, following = _run(tokens, before, -1, kw), _run(tokens, i + 1, 1, kw)
             if preceding or following:
                 scores[key] = (preceding, 1) if preceding else (following, 0)  # more words, then before
-        if scores:
-            best = max(scores.values())
-            winners = [k for k, s in scores.items() if s == best]
-            if len(winners) == 1:
-                cues.setdefault(winners[0], set()).add(token.encode())
+        if (winner := _sole_best(scores)) is not None:
+            cues.setdefault(winner, set()).add(token.encode())
     return cues
+
+
+def _sole_best(scores: dict[str, tuple[int, int]]) -> str | None:
+    """The key with the highest (words, before) score, or None when there is none or a tie."""
+    if not scores:
+        return None
+    best = max(scores.values())
+    winners = [k for k, s in scores.items() if s == best]
+    return winners[0] if len(winners) == 1 else None
 
 
 # Between an argument's name and a string value the request gives it: "the from account brokerage", "tgt set to
@@ -91,11 +97,7 @@ def value_cue(query: str, value: str, keys: list[str]) -> str | None:
             runs.append(_run(side, i, 1, kw))
         if any(runs):
             scores[key] = (runs[0], 1) if runs[0] else (runs[1], 0)
-    if not scores:
-        return None
-    best = max(scores.values())
-    winners = [k for k, s in scores.items() if s == best]
-    return winners[0] if len(winners) == 1 else None
+    return _sole_best(scores)
 
 
 @functools.lru_cache(maxsize=256)
