@@ -71,6 +71,7 @@ class GenConfig:
     # Open-ended string values from an open vocabulary (needle/data/values.py). NOTE: the held-out test splits
     # keep False (write_heldout), so they stay the sets every published figure was measured on.
     open_values: bool = True
+    coined_p: float = 0.0  # share of open-ended values that are coined words, to copy not recall (values.py)
 
     def __post_init__(self):
         if self.split not in SPLITS:
@@ -80,8 +81,9 @@ class GenConfig:
             if unknown or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
                 raise ValueError(f"{label}: weights must be >= 0 over {sorted(known)} with a positive total, "
                                  f"got {weights}")
-        if not 0 <= self.respell_p <= 1:
-            raise ValueError(f"respell_p must be in 0..1, got {self.respell_p}")
+        for key in ("respell_p", "coined_p"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ValueError(f"{key} must be in 0..1, got {getattr(self, key)}")
         if not 1 <= self.max_tools <= 64:
             raise ValueError(f"max_tools must be in 1..64, got {self.max_tools}")
 
@@ -108,7 +110,7 @@ class Generator:
 
     def __init__(self, cfg: GenConfig):
         self.cfg, self.bank = cfg, build_bank(cfg.split)
-        self.phraser = Phraser(load_pools(cfg.open_values), "heldout" if cfg.split == "unseen_phrasing" else "train")
+        self.phraser = Phraser(load_pools(cfg.open_values, cfg.coined_p), "heldout" if cfg.split == "unseen_phrasing" else "train")
         self.d = load_phrasing()
         self.by_name = {t.name: t for t in self.bank.all}
         self.sizes: dict[str, int] = {}

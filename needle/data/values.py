@@ -97,8 +97,9 @@ def time_surface(rng: random.Random, hour: int, minute: int) -> str:
 class ValuePools:
     """Sampled values by pool name; deterministic given the rng passed to `sample`."""
 
-    def __init__(self, data: dict, faker_values: dict[str, list[str]], open_values: bool = True):
-        self.data, self.faker, self.open_values = data, faker_values, open_values
+    def __init__(self, data: dict, faker_values: dict[str, list[str]], open_values: bool = True,
+                 coined_p: float = 0.0):
+        self.data, self.faker, self.open_values, self.coined_p = data, faker_values, open_values, coined_p
 
     def _text(self, rng: random.Random, template: str) -> str:
         fill = {"minutes": str(rng.randint(5, 45)), "product": rng.choice(self.data["product"]),
@@ -155,6 +156,8 @@ class ValuePools:
         at most `max_kind`)."""
         if not self.open_values:  # the held-out test splits were made this way (GenConfig.open_values)
             return rng.choice(self.data["words"])
+        if self.coined_p and rng.random() < self.coined_p:  # no draw at 0: every earlier dataset stays as made
+            return self.coined_value(rng)
         r = rng.random()
         kind = min(max_kind, next(i for i, p in enumerate(OPEN_MIX) if r < p))
         if kind == 0:
@@ -162,6 +165,24 @@ class ValuePools:
         if kind == 3:
             return rng.choice(self.faker["phrase"])
         return " ".join(self._lexicon_words(rng, 1 if kind == 1 else rng.randint(2, 3)))
+
+    def coined_word(self, rng: random.Random) -> str:
+        """A word no list holds, glued from slices of two or three lexicon words ("Yellowstone"-like: "Brandomel").
+        Its BPE pieces are rare, and the piece that starts it in a request (after a space) differs from the one
+        that starts it as a JSON value (after a quote), so the model must copy it rather than recall it."""
+        parts = []
+        for w in self._lexicon_words(rng, rng.randint(2, 3)):
+            i = rng.randint(0, max(0, len(w) - 2))
+            parts.append(w[i:rng.randint(min(len(w), i + 2), len(w))])
+        word = "".join(parts).lower()
+        return word.capitalize() if rng.random() < 0.5 else word
+
+    def coined_value(self, rng: random.Random) -> str:
+        """One or two coined words, or a coined word beside a lexicon word ("Brandomel National")."""
+        words = [self.coined_word(rng) for _ in range(rng.choice((1, 1, 2)))]
+        if rng.random() < 0.3:
+            words.insert(rng.randint(0, len(words)), self._lexicon_words(rng, 1)[0])
+        return " ".join(words)
 
     def _sample_moment(self, rng: random.Random, name: str) -> tuple[str, str]:
         if name == "date":
@@ -195,9 +216,9 @@ def build_faker_values(data: dict) -> dict[str, list[str]]:
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
-@lru_cache(maxsize=2)
-def load_pools(open_values: bool = True) -> ValuePools:
+@lru_cache(maxsize=4)
+def load_pools(open_values: bool = True, coined_p: float = 0.0) -> ValuePools:
     """The pools, read once per process from FAKER_FILE: identical in every process and on every machine."""
     data = json.loads(VALUES_FILE.read_text(encoding="utf-8"))
     with gzip.open(FAKER_FILE, "rt", encoding="utf-8") as f:
-        return ValuePools(data, json.load(f), open_values)
+        return ValuePools(data, json.load(f), open_values, coined_p)

@@ -16,8 +16,8 @@ from needle.data.schema import parse_example
 from needle.tokenizer import Tokenizer
 from needle.train.batches import ToolCallData, bucket_batches, collate
 
-GEN_KEYS = {"seed", "mix", "sources", "max_tools", "confusable_p", "max_tool_chars", "respell_p", "workers",
-            "val_examples"}
+GEN_KEYS = {"seed", "mix", "sources", "max_tools", "confusable_p", "max_tool_chars", "respell_p", "coined_p",
+            "workers", "val_examples"}
 
 
 def gen_config(options: dict, seed_offset: int = 0) -> GenConfig:

@@ -4,6 +4,9 @@ import datetime as dt
 import json
 import random
 
+import pytest
+
+from needle.data.generator import GenConfig
 from needle.data.handwritten import TOOLS_DIR, check_files, check_tool, load_handwritten
 from needle.data.values import date_surface, load_pools, number_words, time_surface
 
@@ -80,3 +83,16 @@ def test_open_ended_values_come_from_an_open_vocabulary():
     closed = load_pools(open_values=False)
     assert {closed.sample(rng, "word")[0] for _ in range(500)} <= set(closed.data["words"])
     assert {closed.sample(rng, "song")[0] for _ in range(200)} <= set(closed.data["song"])
+
+
+def test_coined_words_are_new_and_only_drawn_when_asked():
+    # Coined words are values no pool holds, so a model trained on them must copy rather than recall.
+    known = {w.lower() for k, v in load_pools().faker.items() if k.startswith("lexicon_") for w in v}
+    coined = load_pools(coined_p=1.0)
+    rng = random.Random(5)
+    values = [coined.sample(rng, "word")[0] for _ in range(500)]
+    words = [w for v in values for w in v.split(" ")]
+    assert all(v.strip() == v and v for v in values) and len(set(values)) > 450
+    assert sum(w.lower() not in known for w in words) > 0.6 * len(words)
+    with pytest.raises(ValueError, match="coined_p"):
+        GenConfig(coined_p=1.5)
