@@ -110,7 +110,8 @@ class Generator:
 
     def __init__(self, cfg: GenConfig):
         self.cfg, self.bank = cfg, build_bank(cfg.split)
-        self.phraser = Phraser(load_pools(cfg.open_values, cfg.coined_p), "heldout" if cfg.split == "unseen_phrasing" else "train")
+        self.phraser = Phraser(load_pools(cfg.open_values, cfg.coined_p),
+                               "heldout" if cfg.split == "unseen_phrasing" else "train")
         self.d = load_phrasing()
         self.by_name = {t.name: t for t in self.bank.all}
         self.sizes: dict[str, int] = {}

@@ -216,9 +216,15 @@ def build_faker_values(data: dict) -> dict[str, list[str]]:
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
-@lru_cache(maxsize=4)
-def load_pools(open_values: bool = True, coined_p: float = 0.0) -> ValuePools:
-    """The pools, read once per process from FAKER_FILE: identical in every process and on every machine."""
+@lru_cache(maxsize=1)
+def _read_pools() -> tuple[dict, dict[str, list[str]]]:
+    """VALUES_FILE and FAKER_FILE, read once per process: identical in every process and on every machine."""
     data = json.loads(VALUES_FILE.read_text(encoding="utf-8"))
     with gzip.open(FAKER_FILE, "rt", encoding="utf-8") as f:
-        return ValuePools(data, json.load(f), open_values, coined_p)
+        return data, json.load(f)
+
+
+@lru_cache(maxsize=4)
+def load_pools(open_values: bool = True, coined_p: float = 0.0) -> ValuePools:
+    """The pools for these settings; every setting shares one read of the files."""
+    return ValuePools(*_read_pools(), open_values, coined_p)

@@ -85,7 +85,7 @@ def test_open_ended_values_come_from_an_open_vocabulary():
     assert {closed.sample(rng, "song")[0] for _ in range(200)} <= set(closed.data["song"])
 
 
-def test_coined_words_are_new_and_only_drawn_when_asked():
+def test_coined_words_are_new_and_their_share_is_checked():
     # Coined words are values no pool holds, so a model trained on them must copy rather than recall.
     known = {w.lower() for k, v in load_pools().faker.items() if k.startswith("lexicon_") for w in v}
     coined = load_pools(coined_p=1.0)
