@@ -14,7 +14,7 @@ import re
 from needle.data.format import compact
 from needle.data.grounding import normalise_text
 from needle.data.schema import Tool
-from needle.infer.repair import encode_request, query_spans, span_logprobs, value_prefix
+from needle.infer.repair import Encoded, as_encoded, query_spans, span_logprobs, value_prefix
 from needle.model.model import Needle
 
 MIN_LOGPROB = -4.0  # chosen on the validation sample (model card, "array values"); -7 did the same
@@ -68,11 +68,11 @@ def _free_strings(prop: dict) -> bool:
 
 
 class _Scorer:
-    """Span repair's scoring for one request, its encoder run once and only when needed."""
+    """Span repair's scoring for one request (its encoding shared with the other rules, made when first needed)."""
 
-    def __init__(self, model: Needle, tok, enc_ids: list[int], query: str):
-        self.model, self.tok, self.enc_ids, self.query = model, tok, enc_ids, query
-        self.memory, self._spans = None, None
+    def __init__(self, model: Needle, tok, enc: Encoded, query: str):
+        self.model, self.tok, self.enc, self.query = model, tok, enc, query
+        self._spans = None
 
     def spans(self) -> list[str]:
         """The request's spans (needle/infer/repair.py's query_spans), made once."""
@@ -83,8 +83,7 @@ class _Scorer:
         """The option the model rates highest as the string after `prefix`, its score, and the score of `also`."""
         if not options:
             return None, float("-inf"), float("-inf")
-        self.memory = self.memory or encode_request(self.model, self.enc_ids)
-        scores = span_logprobs(self.model, self.tok, self.memory, prefix, options + ([also] if also else []))
+        scores = span_logprobs(self.model, self.tok, self.enc.cross(), prefix, options + ([also] if also else []))
         other = scores.pop() if also else float("-inf")
         top = max(range(len(options)), key=scores.__getitem__)
         return options[top], scores[top], other
@@ -138,11 +137,12 @@ def _completed(calls, i, key, items, scorer, notes) -> list:
     return items
 
 
-def repair_arrays(model: Needle, tok, enc_ids: list[int], calls: list[dict], tools: list[Tool],
+def repair_arrays(model: Needle, tok, enc_ids: "list[int] | Encoded", calls: list[dict], tools: list[Tool],
                   query: str) -> tuple[list[dict], list[str]]:
     """The calls with their array arguments' repeats re-chosen or dropped, their lists completed from the request
     and put in its order; a note for each change."""
-    schemas, notes, scorer = {t.name: t.parameters for t in tools}, [], _Scorer(model, tok, enc_ids, query)
+    schemas, notes = {t.name: t.parameters for t in tools}, []
+    scorer = _Scorer(model, tok, as_encoded(model, enc_ids), query)
     calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
     for i, call in enumerate(calls):
         props = (schemas.get(call.get("name")) or {}).get("properties") or {}

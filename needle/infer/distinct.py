@@ -17,7 +17,7 @@ from needle.data.format import compact
 from needle.data.grounding import schema_constants
 from needle.data.schema import Tool
 from needle.infer.cues import value_cue
-from needle.infer.repair import encode_request, query_spans, span_logprobs, value_prefix
+from needle.infer.repair import Encoded, as_encoded, query_spans, span_logprobs, value_prefix
 from needle.model.model import Needle
 
 TOP_CHOICES = 16  # choices scored in full (the value among them): those whose first token the model rates highest
@@ -59,11 +59,11 @@ def repeated_slots(calls: list[dict]) -> list[tuple[str, list[tuple[int, str]]]]
     return groups
 
 
-def distinct_values(model: Needle, tok, enc_ids: list[int], calls: list[dict], tools: list[Tool],
+def distinct_values(model: Needle, tok, enc_ids: "list[int] | Encoded", calls: list[dict], tools: list[Tool],
                     query: str) -> tuple[list[dict], list[str]]:
     """The calls with each string the request says once kept in one argument (see the module docstring), and a
     note for every argument changed."""
-    schemas, notes, spans, memory = {t.name: t.parameters for t in tools}, [], None, None
+    schemas, notes, spans, enc = {t.name: t.parameters for t in tools}, [], None, as_encoded(model, enc_ids)
     calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
     folded = query.casefold()
     for value, slots in repeated_slots(calls):
@@ -82,9 +82,8 @@ def distinct_values(model: Needle, tok, enc_ids: list[int], calls: list[dict], t
             options = [s for s in (sorted(schema_constants(props)) or spans) if s not in taken]
             if not options:
                 break
-            memory = encode_request(model, enc_ids) if memory is None else memory
             prefix = value_prefix(calls, i, k) + '"'
-            scores = span_logprobs(model, tok, memory, prefix, [value] + options, top=TOP_CHOICES)
+            scores = span_logprobs(model, tok, enc.cross(), prefix, [value] + options, top=TOP_CHOICES)
             j = max(range(len(options)), key=lambda n: scores[n + 1])
             best[i, k] = scores[0], options[j], scores[j + 1]
         else:

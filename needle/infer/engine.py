@@ -81,6 +81,7 @@ class Session:
     k_cache: list[torch.Tensor]  # per decoder layer (B, Hkv, L, D), fp32
     v_cache: list[torch.Tensor]
     pos: int = 0
+    memory: torch.Tensor | None = None  # the encoder output (B, S, d), fp32: scoring after decoding reuses it
 
     @property
     def batch(self) -> int:
@@ -171,7 +172,8 @@ class Engine:
         shape = (B, self.cfg.n_kv_heads, L, self.cfg.head_dim)
         return Session([self._cross_kv(layer, memory) for layer in self.dec_cross],
                        enc_mask[:, None, None, :] if padded else None,
-                       [torch.empty(shape) for _ in self.dec_self], [torch.empty(shape) for _ in self.dec_self])
+                       [torch.empty(shape) for _ in self.dec_self], [torch.empty(shape) for _ in self.dec_self],
+                       memory=memory)
 
     def _cross_kv(self, layer: _Layer, memory: torch.Tensor):
         B, S, _ = memory.shape

@@ -189,7 +189,7 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
                   pad_id: int, grammars: list | None = None, stats: DecodeStats | None = None,
                   teacher: list[list[int]] | None = None, abstain_below: float = 0.0,
                   copy_bonus: float = 0.0, cue_bonus: float = 0.0, tool_prior: float = 0.0,
-                  relevant_above: float = 0.0) -> list[list[int]]:
+                  relevant_above: float = 0.0, encoded: list | None = None) -> list[list[int]]:
     """Greedy decoding on the fast engine; returns each row's new tokens (ending in eos unless cut at max_new).
 
     With `grammars` (one CallGrammar per row, or None for free text) every answer follows its tools'
@@ -199,7 +199,8 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
     `teacher` (benchmarks): each row's answer tokens, taken instead of the argmax after the same work, so
     random weights cost what a model that answers exactly that would. `abstain_below`: see `_choose`; such
     an answer keeps the calls before the unwanted one (often none: `[]`). `copy_bonus`, `cue_bonus`, `tool_prior`:
-    see `_choose` (each grammar's `query` is the text copied from)."""
+    see `_choose` (each grammar's `query` is the text copied from). `encoded`: a list, when given, gets the encoder
+    output (B, S, d), so that scoring after decoding needs no second encoder pass (needle/infer/repair.py)."""
     stats = stats if stats is not None else DecodeStats()
     B, P = prefix.shape
     limit = engine.cfg.max_decoder_len - P + 1  # the last token is predicted from position max_decoder_len - 1
@@ -207,6 +208,8 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
         raise ValueError(f"decoder prefix of {P} tokens leaves no room (max {engine.cfg.max_decoder_len})")
     max_new = min(max_new, limit)
     sess = engine.encode(enc_ids, enc_mask, max_len=P + max_new)
+    if encoded is not None:
+        encoded.append(sess.memory)
     h = engine.hidden(sess, prefix)
     bitmask = torch.zeros(B, (engine.cfg.vocab_size + 31) // 32, dtype=torch.int32)
     out: list[list[int]] = [[] for _ in range(B)]

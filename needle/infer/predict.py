@@ -28,7 +28,7 @@ from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.listed import expand_listed
 from needle.infer.quantize import WEIGHT_KINDS
-from needle.infer.repair import MIN_LOGPROB, repair_calls
+from needle.infer.repair import MIN_LOGPROB, Encoded, repair_calls
 from needle.infer.shortlist import shortlist
 from needle.infer.toolprior import drop_unrelated
 from needle.model.checkpoint import CheckpointError, load_model
@@ -161,17 +161,20 @@ class Predictor:
         enc_ids, enc_mask = pad_batch(enc_seqs, self.tok.pad_id)
         prefix = torch.tensor([decoder_prefix(self.tok)] * len(enc_seqs), dtype=torch.long)
         grammars = [self._grammar(query, t) for query, t in requests] if self.grammars else None
+        memory = []  # the fast engine's encoder output: the rules after decoding score from it
         if self.engine is not None:
             rows = generate_fast(self.engine, enc_ids, enc_mask, prefix, self.max_new_tokens, self.tok.eos_id,
                                  self.tok.pad_id, grammars, self.stats, abstain_below=self.abstain_below,
                                  copy_bonus=self.copy_bonus, cue_bonus=self.cue_bonus, tool_prior=self.tool_prior,
-                                 relevant_above=self.relevant_above)
+                                 relevant_above=self.relevant_above, encoded=memory)
         else:
             rows = generate(self.model, enc_ids.to(self.device), enc_mask.to(self.device), prefix.to(self.device),
                             self.max_new_tokens, self.tok.eos_id, self.tok.pad_id).tolist()
         grammars = grammars or [None] * len(rows)
+        encoded = [Encoded(self.model, enc, memory[0][j, :len(enc)] if memory else None)
+                   for j, enc in enumerate(enc_seqs)]
         return [self._read(row, query, t, g, enc)
-                for row, (query, t), g, enc in zip(rows, requests, grammars, enc_seqs)]
+                for row, (query, t), g, enc in zip(rows, requests, grammars, encoded)]
 
     def _grammar(self, query: str, tools: list[Tool]):
         try:
@@ -180,7 +183,7 @@ class Predictor:
             self.stats.failures.append(str(e))
             return None
 
-    def _read(self, row: list[int], query: str, tools: list[Tool], grammar, enc_ids: list[int]) -> Prediction:
+    def _read(self, row: list[int], query: str, tools: list[Tool], grammar, enc: Encoded) -> Prediction:
         ended = self.tok.eos_id in row
         text = self.tok.decode(row[:row.index(self.tok.eos_id)] if ended else row)
         calls, warnings = parse_answer(text), list(grammar.warnings) if grammar else []
@@ -194,13 +197,13 @@ class Predictor:
         if calls is None:
             return Prediction([], text, parsed=False, warnings=warnings, valid=False)
         if self.span_repair is not None:
-            calls, repaired = repair_calls(self.model, self.tok, enc_ids, calls, tools, query, self.span_repair)
+            calls, repaired = repair_calls(self.model, self.tok, enc, calls, tools, query, self.span_repair)
             warnings += repaired
         if self.distinct:
-            calls, changed = distinct_values(self.model, self.tok, enc_ids, calls, tools, query)
+            calls, changed = distinct_values(self.model, self.tok, enc, calls, tools, query)
             warnings += changed
         if self.repair_lists:
-            calls, repaired = repair_arrays(self.model, self.tok, enc_ids, calls, tools, query)
+            calls, repaired = repair_arrays(self.model, self.tok, enc, calls, tools, query)
             warnings += repaired
         if self.drop_ungrounded:
             calls, dropped = ground_calls(calls, tools, query)

@@ -44,11 +44,35 @@ def closing_ids(tok) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode_request(model: Needle, enc_ids: list[int]) -> tuple[list, torch.Tensor]:
-    """The decoder's cross-attention keys/values for one encoder prompt, and its mask: computed once a request."""
+def encode_request(model: Needle, enc_ids: list[int], memory: torch.Tensor | None = None) -> tuple[list, torch.Tensor]:
+    """The decoder's cross-attention keys/values for one encoder prompt, and its mask. `memory`: the prompt's encoder
+    output (S, d) when already computed (by the fast engine while decoding), else the model encodes the prompt."""
     ids = torch.tensor([enc_ids], dtype=torch.long)
     mask = torch.ones_like(ids, dtype=torch.bool)
-    return model.cross_kv(model.encode(ids, mask)), mask
+    if memory is None:
+        memory = model.encode(ids, mask)[0]
+    elif memory.shape[0] != len(enc_ids):
+        raise ValueError(f"encoder output has {memory.shape[0]} positions, the prompt {len(enc_ids)} tokens")
+    return model.cross_kv(memory[None].to(model.embed.weight.dtype)), mask
+
+
+class Encoded:
+    """One request's encoder prompt, for the rules that score spans after decoding (span repair, distinct values,
+    array values): the cross-attention keys/values are made on first use and shared, from `memory` (the encoder
+    output generation already computed) when given, so a request is encoded once however many rules score."""
+
+    def __init__(self, model: Needle, enc_ids: list[int], memory: torch.Tensor | None = None):
+        self.model, self.enc_ids, self.memory, self._cross = model, enc_ids, memory, None
+
+    def cross(self) -> tuple[list, torch.Tensor]:
+        if self._cross is None:
+            self._cross = encode_request(self.model, self.enc_ids, self.memory)
+        return self._cross
+
+
+def as_encoded(model: Needle, enc: "list[int] | Encoded") -> Encoded:
+    """An encoder prompt's ids (encoded when first needed) or an Encoded as it is."""
+    return enc if isinstance(enc, Encoded) else Encoded(model, enc)
 
 
 @torch.no_grad()
@@ -106,11 +130,11 @@ def value_prefix(calls: list[dict], i: int, key: str) -> str:
             + "".join(a + "," for a in args) + compact(key) + ":")
 
 
-def repair_calls(model: Needle, tok, enc_ids: list[int], calls: list[dict], tools: list[Tool], query: str,
+def repair_calls(model: Needle, tok, enc_ids: "list[int] | Encoded", calls: list[dict], tools: list[Tool], query: str,
                  min_logprob: float = MIN_LOGPROB) -> tuple[list[dict], list[str]]:
     """The calls with each invented required string replaced by the request span the model likes best (when
     it likes it enough), and a note for each replacement. Anything else is left for `ground_calls`."""
-    schemas, notes, spans, memory = {t.name: t.parameters for t in tools}, [], None, None
+    schemas, notes, spans, enc = {t.name: t.parameters for t in tools}, [], None, as_encoded(model, enc_ids)
     calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
     for i, call in enumerate(calls):
         schema, args = schemas.get(call.get("name")), call.get("arguments")
@@ -125,8 +149,7 @@ def repair_calls(model: Needle, tok, enc_ids: list[int], calls: list[dict], tool
             options = [s for s in spans if s not in taken]
             if not options:
                 continue
-            memory = encode_request(model, enc_ids) if memory is None else memory
-            scores = span_logprobs(model, tok, memory, value_prefix(calls, i, key) + '"', options, min_logprob)
+            scores = span_logprobs(model, tok, enc.cross(), value_prefix(calls, i, key) + '"', options, min_logprob)
             best = max(range(len(options)), key=scores.__getitem__)
             if scores[best] >= min_logprob:
                 notes.append(f"{call['name']}'s required {key}={compact(args[key])} is not in the request: "

@@ -6,8 +6,10 @@ import torch.nn.functional as F
 
 from needle.data.format import compact, decoder_prefix, encode_prompt
 from needle.data.schema import parse_tools
+from needle.infer.engine import Engine
+from needle.infer.generate import generate_fast, pad_batch
 from needle.infer.predict import Predictor
-from needle.infer.repair import (closing_ids, encode_request, query_spans, repair_calls, span_logprobs,
+from needle.infer.repair import (Encoded, closing_ids, encode_request, query_spans, repair_calls, span_logprobs,
                                  value_prefix)
 
 CREATE_LIST = {"name": "create_list", "description": "Create a new named list (shopping, to-do, packing...), "
@@ -62,6 +64,34 @@ def test_span_scores_equal_teacher_forced_log_probabilities(tiny_model, tok, too
     floor = sorted(got)[1] + 1e-3  # a span is dropped after its first token, or scored in full
     for p, g in zip(span_logprobs(tiny_model, tok, memory, prefix, spans, floor=floor), got):
         assert p == pytest.approx(g, abs=1e-4) or (g < floor and p == float("-inf"))
+
+
+def test_scoring_reuses_the_encoding_made_while_decoding(tiny_model, tok, tools, monkeypatch):
+    """The rules after decoding score from the engine's encoder output (padded batch rows cut to their prompts):
+    the same scores as a fresh encoder pass, with no second one, and one encoding shared by every rule."""
+    offered = parse_tools(tools, where="test")
+    prompts = [encode_prompt(tok, q, offered, tiny_model.cfg.max_encoder_len).ids
+               for q in ("turn the kitchen lights to 40 percent please", "kitchen to 40")]
+    ids, mask = pad_batch(prompts, tok.pad_id)
+    out = []
+    generate_fast(Engine(tiny_model, "fp32"), ids, mask, torch.tensor([decoder_prefix(tok)] * 2), 3, tok.eos_id,
+                  tok.pad_id, encoded=out)
+    assert len(out) == 1 and out[0].shape == (2, ids.shape[1], tiny_model.cfg.d_model)
+    prefix, spans = '[{"name":"set_lights","arguments":{"room":"', ["kitchen", "kitchen lights", "40"]
+    want = [span_logprobs(tiny_model, tok, encode_request(tiny_model, p), prefix, spans) for p in prompts]
+    encodes = []
+    real_encode = tiny_model.encode
+    monkeypatch.setattr(tiny_model, "encode", lambda *a: encodes.append(1) or real_encode(*a))
+    for j, p in enumerate(prompts):
+        shared = Encoded(tiny_model, p, out[0][j, :len(p)])
+        assert shared.cross() is shared.cross()
+        got = span_logprobs(tiny_model, tok, shared.cross(), prefix, spans)
+        assert got == pytest.approx(want[j], abs=1e-3)
+    assert encodes == []
+    lazy = Encoded(tiny_model, prompts[0])  # no encoder output given: encoded once, when first needed
+    assert encodes == [] and lazy.cross() is lazy.cross() and encodes == [1]
+    with pytest.raises(ValueError, match="positions"):
+        encode_request(tiny_model, prompts[1], out[0][1])  # the padded row, not cut to its prompt
 
 
 def test_spans_that_would_not_fit_the_decoder_are_not_scored(tiny_model, tok, tools):
