@@ -137,12 +137,12 @@ def _completed(calls, i, key, items, scorer, notes) -> list:
     return items
 
 
-def repair_arrays(model: Needle, tok, enc_ids: "list[int] | Encoded", calls: list[dict], tools: list[Tool],
+def repair_arrays(model: Needle, tok, enc: "list[int] | Encoded", calls: list[dict], tools: list[Tool],
                   query: str) -> tuple[list[dict], list[str]]:
     """The calls with their array arguments' repeats re-chosen or dropped, their lists completed from the request
     and put in its order; a note for each change."""
     schemas, notes = {t.name: t.parameters for t in tools}, []
-    scorer = _Scorer(model, tok, as_encoded(model, enc_ids), query)
+    scorer = _Scorer(model, tok, as_encoded(model, enc), query)
     calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
     for i, call in enumerate(calls):
         props = (schemas.get(call.get("name")) or {}).get("properties") or {}

@@ -59,11 +59,11 @@ def repeated_slots(calls: list[dict]) -> list[tuple[str, list[tuple[int, str]]]]
     return groups
 
 
-def distinct_values(model: Needle, tok, enc_ids: "list[int] | Encoded", calls: list[dict], tools: list[Tool],
+def distinct_values(model: Needle, tok, enc: "list[int] | Encoded", calls: list[dict], tools: list[Tool],
                     query: str) -> tuple[list[dict], list[str]]:
     """The calls with each string the request says once kept in one argument (see the module docstring), and a
     note for every argument changed."""
-    schemas, notes, spans, enc = {t.name: t.parameters for t in tools}, [], None, as_encoded(model, enc_ids)
+    schemas, notes, spans, enc = {t.name: t.parameters for t in tools}, [], None, as_encoded(model, enc)
     calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
     folded = query.casefold()
     for value, slots in repeated_slots(calls):

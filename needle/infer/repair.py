@@ -130,11 +130,11 @@ def value_prefix(calls: list[dict], i: int, key: str) -> str:
             + "".join(a + "," for a in args) + compact(key) + ":")
 
 
-def repair_calls(model: Needle, tok, enc_ids: "list[int] | Encoded", calls: list[dict], tools: list[Tool], query: str,
+def repair_calls(model: Needle, tok, enc: "list[int] | Encoded", calls: list[dict], tools: list[Tool], query: str,
                  min_logprob: float = MIN_LOGPROB) -> tuple[list[dict], list[str]]:
     """The calls with each invented required string replaced by the request span the model likes best (when
     it likes it enough), and a note for each replacement. Anything else is left for `ground_calls`."""
-    schemas, notes, spans, enc = {t.name: t.parameters for t in tools}, [], None, as_encoded(model, enc_ids)
+    schemas, notes, spans, enc = {t.name: t.parameters for t in tools}, [], None, as_encoded(model, enc)
     calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
     for i, call in enumerate(calls):
         schema, args = schemas.get(call.get("name")), call.get("arguments")
