@@ -75,6 +75,19 @@ def as_encoded(model: Needle, enc: "list[int] | Encoded") -> Encoded:
     return enc if isinstance(enc, Encoded) else Encoded(model, enc)
 
 
+def shared_rows(seqs: list[list[int]]) -> tuple[list[list[int]], list[tuple[int, int]]]:
+    """Rows to decode so that every sequence is the start of one of them: a sequence that begins another (the
+    tokens of "Los" begin those of "Los Angeles") is read off the longer one's row, whose causal decoding gives it
+    the same log-probabilities. Returns the rows and, for each sequence, (its row, its length)."""
+    rows, where = [], {}
+    for i in sorted(range(len(seqs)), key=lambda i: -len(seqs[i])):
+        if tuple(seqs[i]) not in where:
+            rows.append(seqs[i])
+            for k in range(1, len(seqs[i]) + 1):
+                where.setdefault(tuple(seqs[i][:k]), len(rows) - 1)
+    return rows, [(where[tuple(s)], len(s)) for s in seqs]
+
+
 @torch.no_grad()
 def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_prefix: str, spans: list[str],
                   floor: float = float("-inf"), top: int | None = None) -> list[float]:
@@ -100,8 +113,9 @@ def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_
         alive = sorted(sorted(alive, key=out.__getitem__, reverse=True)[:top])
     kept = set(alive)
     out = [score if i in kept else float("-inf") for i, score in enumerate(out)]
-    for c in range(0, len(alive), CHUNK):
-        chunk = [seqs[i] for i in alive[c:c + CHUNK]]
+    rows, member = shared_rows([seqs[i] for i in alive])
+    for c in range(0, len(rows), CHUNK):
+        chunk = rows[c:c + CHUNK]
         n, width = len(chunk), max(len(s) for s in chunk) - start
         inp = torch.full((n, width), tok.pad_id, dtype=torch.long)
         tgt = torch.full((n, width), -1, dtype=torch.long)
@@ -113,11 +127,14 @@ def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_
             big.k[:, :, :start], big.v[:, :, :start] = one.k[:, :, :start], one.v[:, :, :start]
         kv = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in cross]
         logp = F.log_softmax(model.decode(inp, kv, mask.expand(n, -1), batch_caches, pos=start), -1)
-        rest = (logp.gather(-1, tgt.clamp(min=0)[..., None])[..., 0] * (tgt >= 0)).sum(-1)
-        last = torch.tensor([len(s) - start - 1 for s in chunk])  # where each span's close is predicted
-        close = logp[torch.arange(n), last][:, closing_ids(tok)].logsumexp(-1)
-        for i, extra in zip(alive[c:c + CHUNK], (rest + close).tolist()):
-            out[i] += extra
+        # running sums of each row's next-token log-probabilities, 0 before the first
+        rest = (logp.gather(-1, tgt.clamp(min=0)[..., None])[..., 0] * (tgt >= 0)).cumsum(-1)
+        rest = F.pad(rest, (1, 0))
+        close = logp[..., closing_ids(tok)].logsumexp(-1)  # at each position: the string closes next
+        for i, (row, length) in zip(alive, member):
+            if c <= row < c + CHUNK:  # the span's tokens are the row's first `length`; its close is predicted
+                last = length - start - 1  # where its last token stands
+                out[i] += float(rest[row - c, last] + close[row - c, last])
     return out
 
 

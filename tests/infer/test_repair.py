@@ -9,8 +9,8 @@ from needle.data.schema import parse_tools
 from needle.infer.engine import Engine
 from needle.infer.generate import generate_fast, pad_batch
 from needle.infer.predict import Predictor
-from needle.infer.repair import (Encoded, closing_ids, encode_request, query_spans, repair_calls, span_logprobs,
-                                 value_prefix)
+from needle.infer.repair import (Encoded, closing_ids, encode_request, query_spans, repair_calls, shared_rows,
+                                 span_logprobs, value_prefix)
 
 CREATE_LIST = {"name": "create_list", "description": "Create a new named list (shopping, to-do, packing...), "
                "optionally shared with people.", "parameters": {"type": "object", "properties": {
@@ -64,6 +64,13 @@ def test_span_scores_equal_teacher_forced_log_probabilities(tiny_model, tok, too
     floor = sorted(got)[1] + 1e-3  # a span is dropped after its first token, or scored in full
     for p, g in zip(span_logprobs(tiny_model, tok, memory, prefix, spans, floor=floor), got):
         assert p == pytest.approx(g, abs=1e-4) or (g < floor and p == float("-inf"))
+
+
+def test_spans_that_begin_another_are_read_off_its_row():
+    rows, member = shared_rows([[1, 2], [1, 2, 3], [4], [1, 2, 3], [1, 5], [1]])
+    assert rows == [[1, 2, 3], [1, 5], [4]]
+    assert member == [(0, 2), (0, 3), (2, 1), (0, 3), (1, 2), (0, 1)]
+    assert shared_rows([]) == ([], [])
 
 
 def test_scoring_reuses_the_encoding_made_while_decoding(tiny_model, tok, tools, monkeypatch):
