@@ -102,7 +102,9 @@ def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_
         scores = dict(zip(fits, kept))
         return [scores.get(i, float("-inf")) for i in range(len(spans))]
     cross, mask = memory
-    start = len(os.path.commonprefix(seqs))  # tokens every candidate shares (BPE may merge across)
+    # the tokens every candidate shares with the answer prefix written alone (BPE may merge across the boundary);
+    # every token after them is scored, so a lone span, or spans that begin alike, are scored in full
+    start = len(os.path.commonprefix(seqs + [decoder_prefix(tok) + tok.encode(answer_prefix)]))
     start = max(1, min(start, min(len(s) for s in seqs) - 1))
     longest = max(len(s) for s in seqs)
     caches = model.new_caches(1, longest)

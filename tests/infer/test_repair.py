@@ -73,6 +73,22 @@ def test_spans_that_begin_another_are_read_off_its_row():
     assert shared_rows([]) == ([], [])
 
 
+def test_one_row_scores_every_span_it_begins_with(tiny_model, tok, tools, monkeypatch):
+    """Spans from one word ("the", "the kitchen", "the kitchen lights") are decoded as one row: fewer rows than
+    spans, the same scores as each span decoded alone."""
+    offered = parse_tools(tools, where="test")
+    query = "turn the kitchen lights to 40 percent please"
+    memory = encode_request(tiny_model, encode_prompt(tok, query, offered, tiny_model.cfg.max_encoder_len).ids)
+    prefix, spans = '[{"name":"set_lights","arguments":{"room":"', query_spans(query)
+    alone = [span_logprobs(tiny_model, tok, memory, prefix, [s])[0] for s in spans]
+    rows = []
+    real_decode = tiny_model.decode
+    monkeypatch.setattr(tiny_model, "decode", lambda ids, *a, **k: rows.append(len(ids)) or real_decode(ids, *a, **k))
+    together = span_logprobs(tiny_model, tok, memory, prefix, spans)
+    assert together == pytest.approx(alone, abs=1e-4)
+    assert len(spans) == 33 and rows[0] == 1 and sum(rows[1:]) < len(spans) / 2
+
+
 def test_scoring_reuses_the_encoding_made_while_decoding(tiny_model, tok, tools, monkeypatch):
     """The rules after decoding score from the engine's encoder output (padded batch rows cut to their prompts):
     the same scores as a fresh encoder pass, with no second one, and one encoding shared by every rule."""
