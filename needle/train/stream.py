@@ -11,7 +11,7 @@ import random
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from needle.data.format import ToolsTooLong, encode_example
-from needle.data.generator import GenConfig, Generator, chunk_examples
+from needle.data.generator import DEFAULT_MIX, DEFAULT_SOURCES, GenConfig, Generator, chunk_examples
 from needle.data.schema import parse_example
 from needle.tokenizer import Tokenizer
 from needle.train.batches import ToolCallData, bucket_batches, collate
@@ -21,11 +21,19 @@ GEN_KEYS = {"seed", "mix", "sources", "max_tools", "confusable_p", "max_tool_cha
 
 
 def gen_config(options: dict, seed_offset: int = 0) -> GenConfig:
-    """GenConfig from a train config's [generate] table (which may also hold `workers`, `val_examples`)."""
+    """GenConfig from a train config's [generate] table (which may also hold `workers`, `val_examples`). `mix` and
+    `sources` weigh the kinds they name and leave the others at their defaults (0 leaves one out), as
+    `needle generate-data --mix` does: `generate.mix.none=0.16` doubles the no-call share, it does not train on
+    no-call requests alone."""
     unknown = set(options) - GEN_KEYS
     if unknown:
         raise ValueError(f"unknown [generate] keys {sorted(unknown)}; known: {sorted(GEN_KEYS)}")
     kw = {k: v for k, v in options.items() if k not in ("workers", "val_examples")}
+    for key, default in (("mix", DEFAULT_MIX), ("sources", DEFAULT_SOURCES)):
+        if key in kw:
+            if not isinstance(kw[key], dict):
+                raise ValueError(f"[generate] {key} must be a table of weights, got {kw[key]!r}")
+            kw[key] = {**default, **kw[key]}
     cfg = GenConfig(**kw)
     cfg.seed += seed_offset
     return cfg

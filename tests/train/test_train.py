@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from needle.data.generator import DEFAULT_MIX, DEFAULT_SOURCES
 from needle.data.procedural import generate_examples
 from needle.data.schema import write_jsonl
 from needle.model import checkpoint as ckpt_mod
@@ -118,6 +119,22 @@ def test_shipped_run_configs_are_valid(path):
     if cfg.generate:
         gen_config(cfg.generate)
     assert cfg.time_limit_s or cfg.max_steps < 1_000_000, "an open-ended run needs a time limit"
+
+
+def test_generate_weights_named_in_a_run_config_change_only_those_kinds(tmp_path):
+    """`generate.mix.none=0.16` doubles the no-call share of the default mix; it does not train on no-call
+    requests alone (the table replaced the whole mix before)."""
+    f = tmp_path / "run.toml"
+    f.write_text('task = "posttrain"\npreset = "tiny"\n[generate]\nseed = 3\n')
+    cfg = gen_config(load_config(f, ["generate.mix.none=0.16", "generate.mix.positional=0",
+                                     "generate.sources.invented=0.5"]).generate)
+    assert cfg.mix == {**DEFAULT_MIX, "none": 0.16, "positional": 0} and cfg.mix["single"] == DEFAULT_MIX["single"]
+    assert cfg.sources == {**DEFAULT_SOURCES, "invented": 0.5}
+    assert gen_config({"seed": 1}).mix == DEFAULT_MIX
+    with pytest.raises(ValueError, match="mix"):
+        gen_config({"mix": {"bogus": 1.0}})
+    with pytest.raises(ValueError, match="table of weights"):
+        gen_config({"mix": 0.5})
 
 
 def test_wsd_schedule():
