@@ -125,6 +125,9 @@ def save(cfg, model, opt, tok_path, stream, step, state) -> None:
     run = Path(cfg.out_dir)
     meta = {"train_config": cfg.to_dict(), "step": step, "tokens_seen": state["tokens"], "params": count_parameters(model),
             "val": state.get("val", {}), "elapsed_s": state["elapsed"], "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if cfg.generate:  # what the generator was actually given (a partial mix is filled in from the defaults)
+        from needle.train.stream import gen_config
+        meta["generator"] = gen_config(cfg.generate).to_dict()
     trainer = {"step": step, "position": stream.position, "tokens": state["tokens"], "elapsed": state["elapsed"],
                "flops": state.get("flops", 0.0),
                "python_random": json.loads(json.dumps(random.getstate()))}

@@ -5,6 +5,7 @@ import shutil
 import torch
 from safetensors.torch import load_file
 
+from needle.data.generator import DEFAULT_MIX
 from needle.tokenizer import Tokenizer, default_tokenizer_path
 from needle.train.config import TrainConfig
 from needle.train.loop import train
@@ -60,3 +61,5 @@ def test_train_on_generated_data_resumes_exactly(tmp_path):
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     state = json.loads((tmp_path / "b/step_0000006/trainer_state.json").read_text())
     assert set(state["position"]) == {"chunk", "index"}
+    meta = json.loads((tmp_path / "b/step_0000006/metadata.json").read_text())  # the generator as it ran
+    assert meta["generator"]["seed"] == OPTIONS["seed"] and meta["generator"]["mix"] == DEFAULT_MIX
