@@ -160,20 +160,37 @@ class Engine:
         if S > self.cfg.max_encoder_len:
             raise ValueError(f"encoder input has {S} tokens, more than max_encoder_len={self.cfg.max_encoder_len}")
         padded = not bool(enc_mask.all())
-        bias = None
-        if padded:
-            bias = torch.zeros(B, 1, 1, S, dtype=self.enc_dtype).masked_fill_(~enc_mask[:, None, None, :], float("-inf"))
-        x = F.embedding(enc_ids, self.embed)  # (B, S, d) fp32 residual stream
-        for layer in self.encoder:
-            q, k, v = self._qkv(layer, x, 0, self.enc_dtype)
-            x = x + _mm(layer.wo, self._attend_grouped(q, k, v, bias), torch.float32).view(B, S, -1)
-        memory = _unit(x) * self.enc_gain  # (B, S, d)
+        lengths = enc_mask.sum(1)
+        if B > 1 and bool(lengths.min() > 0) and bool((enc_mask == (torch.arange(S)[None] < lengths[:, None])).all()):
+            # Right-padded rows, each encoded alone at its own length: no attention over padding, and score
+            # matrices of one row stay in cache. 150 validation prompts (median 652 tokens) in batches of 32:
+            # 28 s as one masked batch, 13 s row by row. Padding positions repeat the row's last real one: masked
+            # in cross-attention, but finite (a zero vector would give NaN keys after the key norm).
+            memory = torch.empty(B, S, self.cfg.d_model)
+            for b, n in enumerate(lengths.tolist()):
+                memory[b, :n] = self._encode(enc_ids[b:b + 1, :n], None)[0]
+                memory[b, n:] = memory[b, n - 1]
+        else:
+            bias = None
+            if padded:
+                bias = torch.zeros(B, 1, 1, S, dtype=self.enc_dtype).masked_fill_(~enc_mask[:, None, None, :],
+                                                                                   float("-inf"))
+            memory = self._encode(enc_ids, bias)
         L = max_len or self.cfg.max_decoder_len
         shape = (B, self.cfg.n_kv_heads, L, self.cfg.head_dim)
         return Session([self._cross_kv(layer, memory) for layer in self.dec_cross],
                        enc_mask[:, None, None, :] if padded else None,
                        [torch.empty(shape) for _ in self.dec_self], [torch.empty(shape) for _ in self.dec_self],
                        memory=memory)
+
+    def _encode(self, enc_ids: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """The encoder stack: ids (B, S) -> memory (B, S, d); `bias` masks padded keys (None: no padding)."""
+        B, S = enc_ids.shape
+        x = F.embedding(enc_ids, self.embed)  # (B, S, d) fp32 residual stream
+        for layer in self.encoder:
+            q, k, v = self._qkv(layer, x, 0, self.enc_dtype)
+            x = x + _mm(layer.wo, self._attend_grouped(q, k, v, bias), torch.float32).view(B, S, -1)
+        return _unit(x) * self.enc_gain
 
     def _cross_kv(self, layer: _Layer, memory: torch.Tensor):
         B, S, _ = memory.shape

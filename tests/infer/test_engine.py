@@ -44,6 +44,22 @@ def test_fp32_engine_matches_model_forward(shaped_model, lengths):
     assert sess.pos == 7
 
 
+def test_padded_rows_are_encoded_one_by_one_at_their_own_length(shaped_model):
+    """A right-padded batch gives each row what encoding it alone gives; padding positions stay finite (they are
+    masked in cross-attention, but a NaN key would poison it); a mask that is not right padding is still honoured."""
+    ids, mask, dec = _batch([40, 25, 9])
+    e = Engine(shaped_model, "fp32")
+    sess = e.encode(ids, mask, max_len=8)
+    for b, n in enumerate([40, 25, 9]):
+        alone = e.encode(ids[b:b + 1, :n], mask[b:b + 1, :n], max_len=8)
+        torch.testing.assert_close(sess.memory[b, :n], alone.memory[0], atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(sess.memory).all() and all(torch.isfinite(k).all() for k, _ in sess.cross)
+    left = torch.flip(mask, [1])  # left padding: the masked batch path
+    flipped = e.encode(torch.flip(ids, [1]), left, max_len=8)
+    torch.testing.assert_close(flipped.memory[2, -9:], e.encode(torch.flip(ids, [1])[2:3, -9:], left[2:3, -9:],
+                                                                 max_len=8).memory[0], atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("weights", ["bf16", "int8"])
 def test_low_precision_engines_stay_close(shaped_model, weights):
     ids, mask, dec = _batch([30, 12])
