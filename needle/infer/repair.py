@@ -116,6 +116,7 @@ def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_
     kept = set(alive)
     out = [score if i in kept else float("-inf") for i, score in enumerate(out)]
     rows, member = shared_rows([seqs[i] for i in alive])
+    tails = []  # per row: running sums of its next-token log-probabilities (0 before the first), and its close
     for c in range(0, len(rows), CHUNK):
         chunk = rows[c:c + CHUNK]
         n, width = len(chunk), max(len(s) for s in chunk) - start
@@ -129,14 +130,12 @@ def span_logprobs(model: Needle, tok, memory: tuple[list, torch.Tensor], answer_
             big.k[:, :, :start], big.v[:, :, :start] = one.k[:, :, :start], one.v[:, :, :start]
         kv = [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in cross]
         logp = F.log_softmax(model.decode(inp, kv, mask.expand(n, -1), batch_caches, pos=start), -1)
-        # running sums of each row's next-token log-probabilities, 0 before the first
-        rest = (logp.gather(-1, tgt.clamp(min=0)[..., None])[..., 0] * (tgt >= 0)).cumsum(-1)
-        rest = F.pad(rest, (1, 0))
+        rest = F.pad((logp.gather(-1, tgt.clamp(min=0)[..., None])[..., 0] * (tgt >= 0)).cumsum(-1), (1, 0))
         close = logp[..., closing_ids(tok)].logsumexp(-1)  # at each position: the string closes next
-        for i, (row, length) in zip(alive, member):
-            if c <= row < c + CHUNK:  # the span's tokens are the row's first `length`; its close is predicted
-                last = length - start - 1  # where its last token stands
-                out[i] += float(rest[row - c, last] + close[row - c, last])
+        tails += list(zip(rest, close))
+    for i, (row, length) in zip(alive, member):  # a span is its row's first `length` tokens
+        rest, close = tails[row]
+        out[i] += float(rest[length - start - 1] + close[length - start - 1])  # up to its last token, then closed
     return out
 
 
