@@ -87,6 +87,19 @@ class Session:
     def batch(self) -> int:
         return self.k_cache[0].shape[0]
 
+    def keep(self, rows: list[int]) -> "Session":
+        """The state of only these batch rows, in this order (a batch drops its finished rows). Encoder positions
+        past the longest kept row go too: every later step reads less cross-attention memory."""
+        idx = torch.tensor(rows)
+        S = self.cross[0][0].shape[2]
+        mask = None if self.mem_mask is None else self.mem_mask[idx]
+        if mask is not None:
+            S = int(mask.sum(-1).max())
+            mask = None if bool(mask[..., :S].all()) else mask[..., :S]
+        return Session([(k[idx, :, :S].contiguous(), v[idx, :, :S].contiguous()) for k, v in self.cross], mask,
+                       [c[idx] for c in self.k_cache], [c[idx] for c in self.v_cache], self.pos,
+                       None if self.memory is None else self.memory[idx, :S])
+
 
 class Engine:
     """Inference-only view of a Needle model (which it does not modify); see the module docstring.

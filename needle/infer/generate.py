@@ -119,10 +119,11 @@ def _offered_mass(engine: Engine, h: torch.Tensor, allowed: torch.Tensor) -> flo
     return float(torch.softmax(engine.logits(h[None])[0], -1)[allowed].sum())
 
 
-def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask, stats: DecodeStats,
+def _choose(engine: Engine, hs: torch.Tensor, rows: list[int], grammars, bitmask, stats: DecodeStats,
             abstain_below: float = 0.0, copy_bonus: float = 0.0, cue_bonus: float = 0.0,
             tool_prior: float = 0.0, relevant_above: float = 0.0) -> list[int]:
-    """Greedy next tokens for the given batch rows; with grammars, only allowed tokens, and only their logits.
+    """Greedy next tokens for the given batch rows (hs: their hidden states, in that order); with grammars, only
+    allowed tokens, and only their logits.
 
     Where a tool name comes next and the model puts less than `abstain_below` of its probability on the
     offered names, it wants a tool that is not offered: ABSTAIN (the grammar would force a wrong call), unless
@@ -131,7 +132,6 @@ def _choose(engine: Engine, h: torch.Tensor, rows: list[int], grammars, bitmask,
     `cue_bonus` (over every allowed token) those that copy a number the request names the argument beside.
     While a tool name is written (and the row is not abstaining), `tool_prior` x the relevance to the request
     of the tools each token continues is added to its logit (needle/infer/toolprior.py)."""
-    hs = h if len(rows) == h.shape[0] else h[rows]
     if grammars is None:
         return engine.logits(hs).argmax(-1).tolist()
     for j, b in enumerate(rows):
@@ -215,10 +215,13 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
     out: list[list[int]] = [[] for _ in range(B)]
     queue: list[list[int]] = [[] for _ in range(B)]
     done = [False] * B
+    live = list(range(B))  # the batch row of each session row: finished rows leave the session
     while True:
-        need = [b for b in range(B) if not done[b] and not queue[b]]
+        need = [j for j, b in enumerate(live) if not done[b] and not queue[b]]
         if need:
-            for b, token in zip(need, _choose(engine, h, need, grammars, bitmask, stats, abstain_below, copy_bonus,
+            hs = h if len(need) == h.shape[0] else h[need]
+            need = [live[j] for j in need]
+            for b, token in zip(need, _choose(engine, hs, need, grammars, bitmask, stats, abstain_below, copy_bonus,
                                                  cue_bonus, tool_prior, relevant_above)):
                 stats.sampled += 1
                 if token == ABSTAIN and teacher is None:
@@ -232,13 +235,17 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
         if B == 1:  # jump-forward: everything queued goes through the decoder at once
             feed, queue[0] = queue[0][:max_new - len(out[0])], []
         else:
-            feed = [queue[b].pop(0) if not done[b] else pad_id for b in range(B)]
-        for b in range(B):
+            feed = [queue[b].pop(0) if not done[b] else pad_id for b in live]
+        for j, b in enumerate(live):
             if not done[b]:
-                new = feed if B == 1 else [feed[b]]
+                new = feed if B == 1 else [feed[j]]
                 out[b] += new
                 done[b] = eos_id in new or len(out[b]) >= max_new
         if all(done):
             return out
+        ended = [j for j, b in enumerate(live) if done[b]]
+        if len(ended) * 4 >= len(live):  # a quarter of the session has finished: drop those rows
+            kept = [j for j, b in enumerate(live) if not done[b]]
+            sess, live, feed = sess.keep(kept), [live[j] for j in kept], [feed[j] for j in kept]
         h = engine.hidden(sess, torch.tensor([feed]) if B == 1 else torch.tensor(feed)[:, None])
         stats.decoder_calls += 1

@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from needle.infer.engine import Engine
+from needle.infer.engine import Engine, Session
 from needle.infer.generate import generate, generate_fast, pad_batch
 from needle.infer.quantize import Projection
 from needle.model.int8 import quantize_rows
@@ -99,6 +99,22 @@ def test_fast_generation_stops_rows_at_eos(shaped_model):
     fast = generate_fast(Engine(shaped_model, "fp32"), ids, mask, prefix, 16, eos_id=eos, pad_id=0)
     assert fast[1] == row[:i + 1]  # row 1 ends with its eos
     assert all(len(r) == 16 or (r[-1] == eos and eos not in r[:-1]) for r in fast)
+
+
+@pytest.mark.parametrize("rows", [[2, 0], [3, 1], [1]])
+def test_a_session_keeps_rows_and_cuts_encoder_positions_past_the_longest(shaped_model, rows):
+    """Finished rows leave a batch (generate_fast): the rows kept go on exactly as in the whole batch."""
+    ids, mask, dec = _batch([5, 17, 9, 30], seed=3)
+    e = Engine(shaped_model, "fp32")
+    whole = e.encode(ids, mask, max_len=8)
+    e.hidden(whole, dec[:, :3])
+    part = whole.keep(rows)
+    longest = int(mask[rows].sum(1).max())
+    assert part.batch == len(rows) and part.pos == 3 and part.cross[0][0].shape[2] == longest
+    assert (part.mem_mask is None) == bool(mask[rows, :longest].all())
+    h_whole = e.hidden(whole, dec[:, 3:5])
+    h_part = e.hidden(part, dec[rows, 3:5])
+    torch.testing.assert_close(h_part, h_whole[rows], rtol=1e-5, atol=1e-5)
 
 
 def test_quantize_rows_error_is_within_half_a_step():
