@@ -116,6 +116,11 @@ def _validator(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))
 
 
+def value_fits(schema: dict, value: Any) -> bool:
+    """Whether one argument value is valid against its property's schema, as `call_problems` judges it."""
+    return _validator(json.dumps(schema, sort_keys=True)).is_valid(value)
+
+
 def _is_flat_form(params: dict) -> bool:
     return (params.get("type") != "object" and "properties" not in params and bool(params)
             and all(isinstance(v, dict) and ("type" in v or "description" in v) for v in params.values()))

@@ -3,7 +3,7 @@ argument is dropped (optional) or re-chosen by the model's own scores (required)
 import pytest
 
 from needle.data.format import encode_prompt
-from needle.data.schema import parse_tools
+from needle.data.schema import call_problems, parse_tools
 from needle.infer.cues import value_cue
 from needle.infer.distinct import TOP_CHOICES, _margin, distinct_values, repeated_slots, repeated_values
 from needle.infer.predict import Predictor
@@ -112,6 +112,29 @@ def test_values_said_twice_or_not_at_all_are_left_alone(tiny_model, tok, query, 
     calls = [{"name": "create_keyboard_shortcut",
               "arguments": {"keys": value, "app": value, "mode": "press", "fallback": "hold"}}]
     assert distinct_values(tiny_model, tok, enc, calls, offered, query) == (calls, [])
+
+
+BEDTIME = {"name": "set_child_bedtime", "description": "Schedule downtime for a child.", "parameters": {
+    "type": "object", "properties": {
+        "child_name": {"type": "string"},
+        "start_time": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+        "end_time": {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}},
+    "required": ["child_name", "start_time", "end_time"]}}
+
+
+@pytest.mark.parametrize("query, fits", [("bedtime for Ava from 22:00 to 07:30 with HBO Max off", True),
+                                          ("bedtime for Ava when downtime begins 22:00, HBO Max off", False)])
+def test_a_rechosen_value_fits_its_arguments_schema(tiny_model, tok, query, fits):
+    """A span of the request that the argument's pattern refuses is never the replacement (HBO for a time)."""
+    offered = parse_tools([BEDTIME], where="test")
+    enc = encode_prompt(tok, query, offered, tiny_model.cfg.max_encoder_len).ids
+    calls = [{"name": "set_child_bedtime", "arguments": {"child_name": "Ava", "start_time": "22:00",
+                                                         "end_time": "22:00"}}]
+    fixed, notes = distinct_values(tiny_model, tok, enc, calls, offered, query)
+    args = fixed[0]["arguments"]
+    assert not call_problems(fixed, offered)
+    assert sorted([args["start_time"], args["end_time"]]) == (["07:30", "22:00"] if fits else ["22:00", "22:00"])
+    assert len(notes) == fits
 
 
 def test_unknown_tools_and_odd_arguments_pass_through(tiny_model, tok):

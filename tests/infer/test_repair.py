@@ -141,6 +141,18 @@ def test_repair_leaves_values_the_request_contains_alone(tiny_model, tok):
     assert repair_calls(tiny_model, tok, enc, invented, offered, query, min_logprob=0.5) == (invented, [])
 
 
+def test_repair_takes_only_spans_that_fit_the_arguments_schema(tiny_model, tok):
+    tool = {"name": "set_alarm", "description": "Set an alarm.", "parameters": {"type": "object", "properties": {
+        "time": {"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$"}}, "required": ["time"]}}
+    offered = parse_tools([tool], where="test")
+    enc = encode_prompt(tok, "wake me at 06:45 tomorrow", offered, tiny_model.cfg.max_encoder_len).ids
+    invented = [{"name": "set_alarm", "arguments": {"time": "07:00"}}]
+    fixed, notes = repair_calls(tiny_model, tok, enc, invented, offered, "wake me at 06:45 tomorrow", min_logprob=-1e9)
+    assert fixed[0]["arguments"]["time"] == "06:45" and len(notes) == 1  # the one span that fits, however unlikely
+    enc = encode_prompt(tok, "wake me tomorrow", offered, tiny_model.cfg.max_encoder_len).ids
+    assert repair_calls(tiny_model, tok, enc, invented, offered, "wake me tomorrow", min_logprob=-1e9) == (invented, [])
+
+
 def test_shipped_model_writes_the_list_name_it_failed_to_copy():
     requests = [("make a new list named Christmas Gifts", parse_tools([CREATE_LIST], where="test"))]
     repaired = Predictor(batch_size=1).predict(requests)[0]  # the default
