@@ -39,7 +39,7 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "model"
 # it puts less than this share of its probability on the offered names, the answer ends there instead. 0.5 until
 # phase 12's weights; 0.7 chosen for them on the 1,500-request validation sample (seed 13), 0.9 once the rules
 # after decoding were in place, there and on a second sample (seed 15; model card, "The abstention threshold for
-# phase 12's weights").
+# phase 12's weights" and "The abstention threshold once the rules were in place").
 ABSTAIN_BELOW = 0.9
 # Logit bonus for tokens that keep an argument value a span of the request (needle/infer/copying.py); chosen
 # on a generated validation sample (`needle generate-data --heldout 150 --seed 11`): 2, 4 and 8 were alike.
