@@ -116,9 +116,9 @@ def _validator(schema_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_json))
 
 
-def value_fits(schema: dict, value: Any) -> bool:
-    """Whether one argument value is valid against its property's schema, as `call_problems` judges it."""
-    return _validator(json.dumps(schema, sort_keys=True)).is_valid(value)
+def value_validator(schema: dict) -> Draft202012Validator:
+    """The validator of one argument's schema, as `call_problems` judges values (`.is_valid(value)`); cached."""
+    return _validator(json.dumps(schema, sort_keys=True))
 
 
 def _is_flat_form(params: dict) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from needle.data.format import compact
 from needle.data.grounding import schema_constants
-from needle.data.schema import Tool, value_fits
+from needle.data.schema import Tool, value_validator
 from needle.infer.cues import value_cue
 from needle.infer.repair import Encoded, as_encoded, query_spans, span_logprobs, value_prefix
 from needle.model.model import Needle
@@ -79,7 +79,8 @@ def distinct_values(model: Needle, tok, enc: "list[int] | Encoded", calls: list[
             taken |= {c["arguments"].get(k) for c in calls if c.get("name") == calls[i]["name"]
                       and isinstance(c.get("arguments"), dict)}  # what the same argument of the same tool says
             props = (schema.get("properties") or {}).get(k) or {}
-            options = [s for s in (sorted(schema_constants(props)) or spans) if s not in taken and value_fits(props, s)]
+            fits = value_validator(props).is_valid
+            options = [s for s in (sorted(schema_constants(props)) or spans) if s not in taken and fits(s)]
             if not options:
                 break
             prefix = value_prefix(calls, i, k) + '"'

@@ -243,9 +243,8 @@ def generate_fast(engine: Engine, enc_ids, enc_mask, prefix: torch.Tensor, max_n
                 done[b] = eos_id in new or len(out[b]) >= max_new
         if all(done):
             return out
-        ended = [j for j, b in enumerate(live) if done[b]]
-        if len(ended) * 4 >= len(live):  # a quarter of the session has finished: drop those rows
-            kept = [j for j, b in enumerate(live) if not done[b]]
+        kept = [j for j, b in enumerate(live) if not done[b]]
+        if (len(live) - len(kept)) * 4 >= len(live):  # a quarter of the session has finished: drop those rows
             sess, live, feed = sess.keep(kept), [live[j] for j in kept], [feed[j] for j in kept]
         h = engine.hidden(sess, torch.tensor([feed]) if B == 1 else torch.tensor(feed)[:, None])
         stats.decoder_calls += 1

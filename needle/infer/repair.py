@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from needle.data.format import compact, decoder_prefix
 from needle.data.grounding import ungrounded_values
-from needle.data.schema import Tool, value_fits
+from needle.data.schema import Tool, value_validator
 from needle.model.model import Needle
 
 MAX_SPAN_WORDS = 6
@@ -164,7 +164,8 @@ def repair_calls(model: Needle, tok, enc: "list[int] | Encoded", calls: list[dic
                 continue
             spans = query_spans(query) if spans is None else spans
             taken = {v for k, v in args.items() if k != key and isinstance(v, str)}
-            options = [s for s in spans if s not in taken and value_fits(props.get(key) or {}, s)]
+            fits = value_validator(props.get(key) or {}).is_valid
+            options = [s for s in spans if s not in taken and fits(s)]
             if not options:
                 continue
             scores = span_logprobs(model, tok, enc.cross(), value_prefix(calls, i, key) + '"', options, min_logprob)
