@@ -1,6 +1,8 @@
 """Tool choice with a lexical prior. While a tool name is written, each token that continues an offered name (as
-answers tokenize it) gets `weight` x the highest BM25 relevance to the request among the tools it continues,
-halved per call already made to a tool; names sharing a first token part where the model and the prior say.
+answers tokenize it) gets `weight` x the highest BM25 relevance to the request among the tools it continues;
+names sharing a first token part where the model and the prior say. After the first call the relevance is that
+of the rest of the request (past the values the answer has copied), or else the whole request's halved per call
+already made to a tool.
 The relevance also overrides abstention: a request this close to an offered tool is answered with a call even
 when the model would rather name a tool that is not offered. Word weights (IDF) come from the training tools.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +24,10 @@ from needle.data.schema import Tool
 
 NAME_BYTES = b'{"name":"'  # what stands before every tool name in an answer
 IDF_FILE = Path(__file__).with_name("tool_idf.json.gz")  # scripts/build_tool_idf.py
-REPEAT_DISCOUNT = 0.5  # a tool's relevance counts this much less for each call already made to it
+# a tool's relevance counts this much less for each call already made to it, where the relevance is the whole
+# request's (no value of the answer's finished calls found in it; model card, "The rest of the request")
+REPEAT_DISCOUNT = 0.5
+NAME_WORD_IDF = 3.0  # a call that copies no value ends at its name's words this rare or rarer (not set, get)
 
 
 @dataclass
@@ -30,8 +36,11 @@ class NameChoice:
     names: list[bytes]
     tokens: list[list[tuple[int, int]]]  # (token, its byte length) spelling each name, as answers tokenize it
     relevance: list[float]  # BM25 of the request against each tool's text
+    query: str = ""  # the request, and its offered tools, for the relevance of what the answer has not yet used
+    tools: list[Tool] | None = None
 
     def __post_init__(self):
+        self._rest: dict[int, list[float]] = {}  # relevance of the request from a position on, by position
         self.top = max(self.relevance, default=0.0)
         self.next = []  # per tool: bytes of the name written -> the name's next token
         for toks in self.tokens:
@@ -40,6 +49,47 @@ class NameChoice:
                 nxt[size] = token
                 size += n
             self.next.append(nxt)
+
+    def relevance_after(self, answer: bytes) -> list[float] | None:
+        """Relevance of the rest of the request: past what the answer's finished calls used of it (`used_up_to`),
+        the part still to be answered. None where nothing used is found, or nothing is left."""
+        cut = used_up_to(self.query, answer) if self.tools else 0
+        if cut and cut not in self._rest:
+            rest = self.query[cut:]
+            self._rest[cut] = relevance(rest, self.tools) if words(rest) else None
+        return self._rest.get(cut)
+
+
+def used_up_to(query: str, answer: bytes) -> int:
+    """Where, in the request, what the answer's finished calls used of it ends: the end of the last value they
+    copy (its first occurrence as a whole word, any case; a number also as an integer when it is one), or for a
+    call that copies none, of the last of its name's rarer words ("water" and "reminder" of set_water_reminder,
+    as the start of a word: "reminders"). 0 when none is found."""
+    i = answer.rfind(NAME_BYTES)
+    done = answer[:i].rstrip(b",")
+    if i <= 1 or not done.startswith(b"["):
+        return 0
+    try:
+        calls = json.loads(done + b"]")
+    except ValueError:
+        return 0
+    low, end = query.lower(), 0
+    for call in calls if isinstance(calls, list) else []:
+        here = 0
+        for v in leaf_values(call.get("arguments") if isinstance(call, dict) else None):
+            if v is None or isinstance(v, bool) or not str(v).strip():
+                continue
+            forms = {str(v).lower()} | ({str(int(v))} if isinstance(v, float) and v.is_integer() else set())
+            for text in forms:
+                at = re.search(r"(?<![\w.])" + re.escape(text) + r"(?!\w|[.,]\d)", low)
+                here = max(here, at.end() if at else 0)
+        if not here and isinstance(call, dict) and isinstance(call.get("name"), str):
+            for w in words(call["name"]):
+                if idf(w) >= NAME_WORD_IDF:
+                    at = re.search(r"(?<!\w)" + re.escape(w) + r"\w*", low)
+                    here = max(here, at.end() if at else 0)
+        end = max(end, here)
+    return end
 
 
 @lru_cache(maxsize=1)
@@ -92,7 +142,7 @@ def name_choice(tok, pieces: list[bytes], query: str, tools: list[Tool]) -> Name
     tokens = [name_tokens(tok, pieces, t.name) for t in tools]
     if not tools or not all(tokens):
         return None
-    return NameChoice([t.name.encode("utf-8") for t in tools], tokens, relevance(query, tools))
+    return NameChoice([t.name.encode("utf-8") for t in tools], tokens, relevance(query, tools), query, tools)
 
 
 def open_name(answer: bytes) -> bytes | None:
@@ -106,13 +156,17 @@ def open_name(answer: bytes) -> bytes | None:
 
 def name_bonuses(choice: NameChoice, answer: bytes, written: bytes) -> dict[int, float]:
     """Next tokens that continue offered names as the answer's tokenization writes them, each with the highest
-    relevance among the tools it continues (discounted for each call the answer already makes to a tool)."""
+    relevance among the tools it continues. After the first call, the relevance is the rest of the request's
+    (`NameChoice.relevance_after`); where there is none, the whole request's, discounted for each call the answer
+    already makes to a tool."""
     out: dict[int, float] = {}
-    for name, nxt, rel in zip(choice.names, choice.next, choice.relevance):
+    rest = choice.relevance_after(answer) if answer.count(NAME_BYTES) > 1 else None
+    scores, discount = (choice.relevance, REPEAT_DISCOUNT) if rest is None else (rest, 1.0)
+    for name, nxt, rel in zip(choice.names, choice.next, scores):
         token = nxt.get(len(written))
         if token is None or not name.startswith(written):
             continue
-        rel *= REPEAT_DISCOUNT ** answer.count(b'"name":"' + name + b'"')
+        rel *= discount ** answer.count(b'"name":"' + name + b'"')
         out[token] = max(out.get(token, 0.0), rel)
     return out
 

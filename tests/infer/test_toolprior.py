@@ -1,6 +1,6 @@
 """The tool prior: BM25 relevance with the training tools' word weights, name tokens as answers spell them,
 the bonus each next name token gets, and the shipped model choosing, and answering, with it (two requests of
-the generated validation sample, needle generate-data --heldout 150 --seed 11)."""
+the generated validation sample, needle generate-data --heldout 150 --seed 11, and one of --heldout 500 --seed 15)."""
 import json
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import torch
 from needle.data.schema import parse_tools
 from needle.infer.predict import Predictor
 from needle.infer.toolprior import (NameChoice, drop_unrelated, idf, name_bonuses, name_choice, open_name, prior_choice,
-                                   relevance)
+                                   relevance, used_up_to)
 
 HOME = parse_tools(json.loads((Path(__file__).resolve().parents[2] / "examples" / "home_tools.json").read_text()),
                    where="test")
@@ -93,6 +93,46 @@ def test_a_tool_already_called_counts_half():
     assert name_bonuses(SHARED, answer, b"set") == {2: 4.0, 3: 4.5}
 
 
+def test_used_up_to_is_where_the_last_value_the_finished_calls_copy_ends():
+    query = "Set a timer for 5.0 minutes labelled Pasta, then text Anna I'm late"
+    first = b'[{"name":"set_timer","arguments":{"minutes":5.0,"label":"pasta"}},{"name":"'
+    assert used_up_to(query, first) == query.index("Pasta") + len("Pasta")  # any case; the last value counts
+    assert used_up_to(query, b'[{"name":"set_timer","arguments":{"minutes":5}},{"name":"se') == len(
+        "Set a timer")  # 5 is not the 5 of "5.0"; with no value found, the name's rarer words count ("timer")
+    assert used_up_to("a timer for 5 minutes", b'[{"name":"set_timer","arguments":{"minutes":5.0}},{"name":"') == 13
+    assert used_up_to(query, b'[{"name":"set_timer","arguments":{"label":"Soup","on":true}},{"name":"') == len(
+        "Set a timer")  # not "set": a common word
+    assert used_up_to("Turn off my water reminders and play jazz", b'[{"name":"set_water_reminder","arguments":'
+                      b'{"enabled":false}},{"name":"') == len("Turn off my water reminders")
+    assert used_up_to(query, b'[{"name":"get_thing","arguments":{"label":"Soup"}},{"name":"') == 0
+    assert used_up_to(query, b'[{"name":"') == 0  # no finished call
+    assert used_up_to(query, b'[{"name":"get_thing","arguments":{"label":"Pas"}},{"name":"') == 0  # not a word
+    assert used_up_to(query, b'[{"name":"get_thing","arguments":{"label":"Pasta"}}}},{"name":"') == 0  # unreadable
+
+
+def test_after_the_first_call_the_rest_of_the_request_decides_without_the_repeat_discount():
+    query = "set a timer for 10 minutes and then what's the weather like in Oslo"
+    tokens = [[(i + 1, len(t.name))] for i, t in enumerate(HOME)]  # one token per name, ids 1-4 in HOME's order
+    choice = NameChoice([t.name.encode() for t in HOME], tokens, relevance(query, HOME), query, HOME)
+    timer, weather = [t.name for t in HOME].index("set_timer"), [t.name for t in HOME].index("get_weather")
+    rest = relevance(" minutes and then what's the weather like in Oslo", HOME)
+    assert choice.relevance[timer] > choice.relevance[weather] and rest[weather] > rest[timer]
+    answer = b'[{"name":"set_timer","arguments":{"minutes":10}},{"name":"'
+    assert name_bonuses(choice, answer, b"") == {i + 1: rest[i] for i in range(len(HOME))}
+    assert name_bonuses(choice, b'[{"name":"', b"") == {i + 1: r for i, r in enumerate(choice.relevance)}
+    # nothing the first call used is in the request: the whole request's relevance, halved for the tool called
+    answer = b'[{"name":"get_thing","arguments":{"label":"tea"}},{"name":"get_thing","arguments":{}},{"name":"'
+    assert name_bonuses(choice, answer, b"") == {i + 1: r for i, r in enumerate(choice.relevance)}
+    answer = b'[{"name":"set_lights","arguments":{"room":"hall"}},{"name":"'
+    lights = [t.name for t in HOME].index("set_lights")
+    halved = [r / 2 if i == lights else r for i, r in enumerate(choice.relevance)]
+    assert name_bonuses(choice, answer, b"") == {i + 1: r for i, r in enumerate(halved)}
+    # the last value ends the request: nothing left, the same
+    end = b'[{"name":"get_weather","arguments":{"city":"Oslo"}},{"name":"'
+    assert name_bonuses(choice, end, b"") == {i + 1: r / 2 if i == weather else r
+                                              for i, r in enumerate(choice.relevance)}
+
+
 def test_prior_choice_overturns_a_small_margin_only():
     cols = torch.tensor([2, 3, 7])
     logits = torch.tensor([1.0, 0.0, float("-inf")])
@@ -120,3 +160,13 @@ def test_shipped_model_answers_a_request_close_to_a_tool_instead_of_abstaining()
     requests, answer = _case("Be a dear and verisure enable autolock with make the entity id 273807")
     assert Predictor(batch_size=1).predict(requests)[0].calls == answer
     # (with relevant_above=0, phase 10's weights abstained here; phase 12's answer it either way)
+
+
+def test_shipped_model_picks_the_second_tool_from_the_rest_of_the_request():
+    requests, answer = _case("Show me the password for Dropbox as well as has mdara@example.org been in a data breach?")
+    assert Predictor(batch_size=1).predict(requests)[0].calls == answer
+    # with the whole request's relevance, the password tools' words ("password") won the second call too
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(NameChoice, "relevance_after", lambda self, answer: None)
+        second = Predictor(batch_size=1).predict(requests)[0].calls[1]
+    assert second["name"] == "audit_saved_passwords"
