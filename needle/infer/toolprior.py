@@ -40,7 +40,8 @@ class NameChoice:
     tools: list[Tool] | None = None
 
     def __post_init__(self):
-        self._rest: dict[int, list[float]] = {}  # relevance of the request from a position on, by position
+        self._rest: dict[int, list[float] | None] = {}  # relevance of the request from a position on, by position
+        self._cuts: dict[bytes, int] = {}  # the finished calls' text -> where what they used of the request ends
         self.top = max(self.relevance, default=0.0)
         self.next = []  # per tool: bytes of the name written -> the name's next token
         for toks in self.tokens:
@@ -53,7 +54,10 @@ class NameChoice:
     def relevance_after(self, answer: bytes) -> list[float] | None:
         """Relevance of the rest of the request: past what the answer's finished calls used of it (`used_up_to`),
         the part still to be answered. None where nothing used is found, or nothing is left."""
-        cut = used_up_to(self.query, answer) if self.tools else 0
+        done = answer[:answer.rfind(NAME_BYTES)]  # the same for every token of the name being written
+        if done not in self._cuts:
+            self._cuts[done] = used_up_to(self.query, answer) if self.tools else 0
+        cut = self._cuts[done]
         if cut and cut not in self._rest:
             rest = self.query[cut:]
             self._rest[cut] = relevance(rest, self.tools) if words(rest) else None
