@@ -30,7 +30,7 @@ from needle.infer.listed import expand_listed
 from needle.infer.quantize import WEIGHT_KINDS
 from needle.infer.repair import MIN_LOGPROB, Encoded, repair_calls
 from needle.infer.shortlist import shortlist
-from needle.infer.toolprior import drop_unrelated
+from needle.infer.toolprior import drop_nothing_new, drop_unrelated
 from needle.model.checkpoint import CheckpointError, load_model
 from needle.tokenizer import Tokenizer
 
@@ -213,6 +213,9 @@ class Predictor:
             names = grammar.names if grammar is not None else None  # the tool prior's relevance, computed once
             calls, dropped = drop_unrelated(calls, tools, query, self.relevance_floor,
                                             names.relevance if names is not None else None)
+            warnings += dropped
+        if self.drop_ungrounded:
+            calls, dropped = drop_nothing_new(calls, query)
             warnings += dropped
         if self.fill_enums:
             calls, added = fill_named_enums(calls, tools, query)

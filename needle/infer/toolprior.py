@@ -64,6 +64,20 @@ class NameChoice:
         return self._rest.get(cut)
 
 
+def _copied(call) -> list:
+    """A call's argument values that could be read off a request: not flags, nulls or blanks."""
+    values = leaf_values(call.get("arguments") if isinstance(call, dict) else None)
+    return [v for v in values if v is not None and not isinstance(v, bool) and str(v).strip()]
+
+
+def occurrences(value, low: str) -> list[re.Match]:
+    """Where a value stands in a lower-cased request as a whole word, any case; a number also as an integer when it
+    is one, never as part of another number ("5" is not in "5.0")."""
+    forms = {str(value).lower()} | ({str(int(value))} if isinstance(value, float) and value.is_integer() else set())
+    return sorted((m for text in forms for m in re.finditer(r"(?<![\w.])" + re.escape(text) + r"(?!\w|[.,]\d)", low)),
+                  key=lambda m: m.start())
+
+
 def used_up_to(query: str, answer: bytes) -> int:
     """Where, in the request, what the answer's finished calls used of it ends: the end of the last value they
     copy (its first occurrence as a whole word, any case; a number also as an integer when it is one), or for a
@@ -80,13 +94,8 @@ def used_up_to(query: str, answer: bytes) -> int:
     low, end = query.lower(), 0
     for call in calls if isinstance(calls, list) else []:
         here = 0
-        for v in leaf_values(call.get("arguments") if isinstance(call, dict) else None):
-            if v is None or isinstance(v, bool) or not str(v).strip():
-                continue
-            forms = {str(v).lower()} | ({str(int(v))} if isinstance(v, float) and v.is_integer() else set())
-            for text in forms:
-                at = re.search(r"(?<![\w.])" + re.escape(text) + r"(?!\w|[.,]\d)", low)
-                here = max(here, at.end() if at else 0)
+        for v in _copied(call):
+            here = max(here, min((m.end() for m in occurrences(v, low)), default=0))
         if not here and isinstance(call, dict) and isinstance(call.get("name"), str):
             for w in words(call["name"]):
                 if idf(w) >= NAME_WORD_IDF:
@@ -210,4 +219,22 @@ def drop_unrelated(calls: list[dict], tools: list[Tool], query: str, floor: floa
                             f"(relevance {rel:.1f}, at most {floor:g}) and none of the call's values")
         else:
             kept.append(call)
+    return kept, warnings
+
+
+def drop_nothing_new(calls: list[dict], query: str) -> tuple[list[dict], list[str]]:
+    """A call after the first is not made (a warning each) when every value it copies from the request stands only
+    before the end of what the calls kept before it copied (each value's first occurrence): it asks for nothing the
+    request has left (`getImages {"id": "id"}` after `{"id": "ZASN3"}`, the same timer twice). Calls that copy
+    nothing (flags, enum values) are kept."""
+    low, kept, warnings, end = query.lower(), [], [], 0
+    for call in calls:
+        found = [occurrences(v, low) for v in _copied(call)]
+        found = [spots for spots in found if spots]
+        if kept and found and all(spots[-1].end() <= end for spots in found):
+            warnings.append(f"dropped the call to {call.get('name')}: every value it copies stands in the request "
+                            f"before what the calls before it used")
+            continue
+        kept.append(call)
+        end = max([end] + [spots[0].end() for spots in found])
     return kept, warnings

@@ -9,7 +9,7 @@ import torch
 
 from needle.data.schema import parse_tools
 from needle.infer.predict import Predictor
-from needle.infer.toolprior import (NameChoice, drop_unrelated, idf, name_bonuses, name_choice, open_name, prior_choice,
+from needle.infer.toolprior import (NameChoice, drop_nothing_new, drop_unrelated, idf, name_bonuses, name_choice, open_name, prior_choice,
                                    relevance, used_up_to)
 
 HOME = parse_tools(json.loads((Path(__file__).resolve().parents[2] / "examples" / "home_tools.json").read_text()),
@@ -108,6 +108,29 @@ def test_used_up_to_is_where_the_last_value_the_finished_calls_copy_ends():
     assert used_up_to(query, b'[{"name":"') == 0  # no finished call
     assert used_up_to(query, b'[{"name":"get_thing","arguments":{"label":"Pas"}},{"name":"') == 0  # not a word
     assert used_up_to(query, b'[{"name":"get_thing","arguments":{"label":"Pasta"}}}},{"name":"') == 0  # unreadable
+
+
+def test_later_calls_that_copy_nothing_past_the_earlier_calls_are_dropped_with_a_warning():
+    images = {"name": "getImages", "arguments": {"id": "ZASN3"}}
+    again = {"name": "getImages", "arguments": {"id": "id"}}
+    query = "get images for the event using id: ZASN3, cheers"
+    kept, warnings = drop_nothing_new([images, again], query)
+    assert kept == [images] and len(warnings) == 1 and "getImages" in warnings[0]
+    timer = {"name": "set_timer", "arguments": {"minutes": 45}}
+    assert drop_nothing_new([timer, timer], "my meter runs out in 45 minutes")[0] == [timer]
+    # a value that stands again later in the request is new: "space heater" is said twice
+    a = {"name": "schedule", "arguments": {"device": "space heater", "time": "12:20"}}
+    b = {"name": "schedule", "arguments": {"device": "space heater", "time": "19:45"}}
+    query = "switch the space heater on at 12:20, after that switch the space heater on at 7:45PM"
+    assert drop_nothing_new([a, b], query) == ([a, b], [])
+    # calls that copy nothing are kept; so is a first call, and a later one with a value past the earlier ones
+    flag = {"name": "get_sleep_summary", "arguments": {"detail": None, "raw": True}}
+    weather = [{"name": "get_weather", "arguments": {"city": c}} for c in ("Paris", "London")]
+    assert drop_nothing_new([weather[0], flag, weather[1]], "weather in Paris and London") == (
+        [weather[0], flag, weather[1]], [])
+    assert drop_nothing_new([weather[1]], "weather in Paris and London") == ([weather[1]], [])
+    # the known cost: items taken in reverse order lose the later call
+    assert drop_nothing_new(weather[::-1], "weather in Paris and London")[0] == [weather[1]]
 
 
 def test_after_the_first_call_the_rest_of_the_request_decides_without_the_repeat_discount():
