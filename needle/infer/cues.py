@@ -4,7 +4,8 @@ of the argument name's words stands right before it (through at most two linking
 right after it ("45 minutes"); before beats after, more words beat fewer, a tie cues nothing.
 Where a tool has two or more numeric arguments the request does not name ("the gcd of 36 and 48"), its
 numbers go in the order the request gives them: each such argument takes the first standalone number left.
-Also optional enum arguments whose value the request names, filled in where the model left them out.
+Also optional enum arguments whose value the request names, filled in where the model left them out, and string
+values moved to the argument the request names beside them.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import re
 from needle.data.format import compact
 from needle.data.grounding import schema_types
 from needle.data.respell import words
-from needle.data.schema import Tool
+from needle.data.schema import Tool, value_validator
 
 # A number of the request; a leading '-' is its sign unless a letter or digit stands before it ("1-3").
 NUMBER = re.compile(r"(?:(?<![0-9A-Za-z])-)?(?<![0-9.])(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)")
@@ -76,28 +77,83 @@ MAX_STRING_LINKS = 3
 _WORD = re.compile(r"[^\W_]+")
 
 
-def value_cue(query: str, value: str, keys: list[str]) -> str | None:
-    """The one key the request names beside `value` (its first occurrence, any case): a run of the key's words
-    right before it or right after it, through at most MAX_STRING_LINKS linking words; before beats after, more
-    words beat fewer; None when no key or a tie."""
+def _string_runs(query: str, value: str, keys: list[str]) -> dict[str, tuple[int, int, bool]] | None:
+    """For each key the request names beside `value` (its first occurrence, any case): the run of the key's words
+    right before it and right after it, through at most MAX_STRING_LINKS linking words, and whether the run before
+    starts the request; None when the value is not in the request."""
     at = query.casefold().find(value.casefold())
     if at < 0:
         return None
     before = [m.group().lower() for m in _WORD.finditer(query[:at])][::-1]
     after = [m.group().lower() for m in _WORD.finditer(query[at + len(value):])]
-    scores = {}
+    runs = {}
     for key in keys:
         if not (kw := _key_words(key)):
             continue
-        runs = []
+        found = []
         for side in (before, after):
             i = 0
             while i < min(len(side), MAX_STRING_LINKS) and side[i] in STRING_LINKS and _stem(side[i]) not in kw:
                 i += 1
-            runs.append(_run(side, i, 1, kw))
-        if any(runs):
-            scores[key] = (runs[0], 1) if runs[0] else (runs[1], 0)
-    return _sole_best(scores)
+            found.append((n := _run(side, i, 1, kw), i + n))
+        if found[0][0] or found[1][0]:
+            runs[key] = (found[0][0], found[1][0], found[0][1] == len(before))
+    return runs
+
+
+def value_cue(query: str, value: str, keys: list[str]) -> str | None:
+    """The one key the request names beside `value` (its first occurrence, any case): a run of the key's words
+    right before it or right after it, through at most MAX_STRING_LINKS linking words; before beats after, more
+    words beat fewer; None when no key or a tie."""
+    runs = _string_runs(query, value, keys) or {}
+    return _sole_best({k: (b, 1) if b else (a, 0) for k, (b, a, _) in runs.items()})
+
+
+def before_cue(query: str, value: str, keys: list[str]) -> str | None:
+    """As value_cue, from the run right before the value alone, and not a run that starts the request: there the
+    key's words are the request's verb ("message my sister ...": the recipient, not the message)."""
+    runs = _string_runs(query, value, keys) or {}
+    return _sole_best({k: (b, 1) for k, (b, _, starts) in runs.items() if b and not starts})
+
+
+def swap_cued(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
+    """The calls with string values put in the argument the request names beside them (`value_cue`), where the
+    model wrote them in another ("for project slug concert, analysis slug is dinner": project_slug "dinner",
+    analysis_slug "concert"). Value A, written as argument a and cued to argument b, swaps with b's value B when
+    B is cued to a, or when B is cued to nothing, stands in the request and A's cue is the run of words right
+    before it (`before_cue`). Where b is not in the call and a is optional, A moves to b when that cue is right
+    before it. Only where the values are valid for their new arguments' schemas. Returns the calls and a warning
+    for each change."""
+    schemas = {t.name: t.parameters for t in tools}
+    out, notes = [], []
+    for call in calls:
+        schema, args = schemas.get(call.get("name")) or {}, call.get("arguments")
+        props = schema.get("properties")
+        if not isinstance(args, dict) or not isinstance(props, dict):
+            out.append(call)
+            continue
+        args, keys, done = dict(args), list(props), set()
+        text = [k for k, v in args.items() if isinstance(v, str) and v.strip() and isinstance(props.get(k), dict)]
+        for a in text:
+            b = value_cue(query, args[a], keys)
+            if b is None or b == a or {a, b} & done or not isinstance(props.get(b), dict):
+                continue
+            value, valid = args[a], value_validator(props[b]).is_valid
+            if b in text and args[b] != value and valid(value) and value_validator(props[a]).is_valid(args[b]):
+                other = value_cue(query, args[b], keys)
+                if other == a or (other is None and before_cue(query, value, keys) == b
+                                  and args[b].casefold() in query.casefold()):
+                    args[a], args[b] = args[b], value
+                    done |= {a, b}
+                    notes.append(f"{call['name']}'s {a} and {b} swapped: the request names {b} beside "
+                                 f"{compact(value)}")
+            elif (b not in args and a not in (schema.get("required") or []) and valid(value)
+                  and before_cue(query, value, keys) == b):
+                args[b] = args.pop(a)
+                done |= {a, b}
+                notes.append(f"{call['name']}'s {a}={compact(value)} moved to {b}: the request names {b} before it")
+        out.append({**call, "arguments": args})
+    return out, notes
 
 
 @functools.lru_cache(maxsize=256)

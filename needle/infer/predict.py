@@ -22,7 +22,7 @@ from needle.data.schema import Tool, call_problems
 from needle.infer.arrays import repair_arrays
 from needle.infer.constrained import Grammars
 from needle.infer.copying import ground_calls
-from needle.infer.cues import fill_named_enums
+from needle.infer.cues import fill_named_enums, swap_cued
 from needle.infer.distinct import distinct_values
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
@@ -202,6 +202,8 @@ class Predictor:
             warnings += repaired
         if self.distinct:
             calls, changed = distinct_values(self.model, self.tok, enc, calls, tools, query)
+            warnings += changed
+            calls, changed = swap_cued(calls, tools, query)
             warnings += changed
         if self.repair_lists:
             calls, repaired = repair_arrays(self.model, self.tok, enc, calls, tools, query)

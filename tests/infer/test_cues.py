@@ -1,12 +1,12 @@
 """Slot cues: numbers of the request tied to the argument the request names beside them, the sign of a
 negative number kept, and the shipped model held to them while decoding; optional enum arguments whose value
-the request names, filled in."""
+the request names, filled in; string values moved to the argument the request names beside them."""
 import pytest
 
 from needle.data.schema import parse_tools
 from needle.infer.copying import continues_span
-from needle.infer.cues import (fill_named_enums, number_cues, numbers_for_slot, positional_keys, query_numbers,
-                               standalone_numbers)
+from needle.infer.cues import (before_cue, fill_named_enums, number_cues, numbers_for_slot, positional_keys,
+                               query_numbers, standalone_numbers, swap_cued)
 from needle.infer.predict import Predictor
 
 
@@ -139,3 +139,73 @@ def test_shipped_model_keeps_the_order_of_numbers_the_request_does_not_name():
     requests = [("what's the gcd of 36 and 48", parse_tools([GCD_TOOL], where="test"))]
     assert Predictor().predict(requests)[0].calls == [{"name": "math.gcd", "arguments": {"num1": 36, "num2": 48}}]
     # (phase 10's weights swapped them without the rule; phase 12's, trained on 'positional' data, do not)
+
+
+def _tool(name: str, props: dict, required: list[str]) -> list:
+    return parse_tools([{"name": name, "description": "", "parameters": {"type": "object", "properties": props,
+                                                                       "required": required}}], where="test")
+
+
+def test_before_cue_ignores_a_run_that_starts_the_request():
+    keys = ["recipient", "message"]
+    assert before_cue("message my sister over SMS: 'late'", "my sister", keys) is None  # the verb, not a cue
+    assert before_cue("send the message hello to Anna", "hello", keys) == "message"
+    assert before_cue("send hello to Anna, the recipient", "Anna", keys) is None  # after it: before_cue skips
+    assert before_cue("send hello", "bye", keys) is None  # not in the request
+
+
+SLUGS = {"project_slug": {"type": "string"}, "analysis_slug": {"type": "string"}, "note": {"type": "string"},
+         "code": {"type": "string", "pattern": "^[0-9]+$"}}
+
+
+@pytest.mark.parametrize("query, args, expected", [
+    # concert is named as the project slug, dinner as nothing: the run right before concert decides
+    ("for project slug concert, analtsis sulg is dinner", {"project_slug": "dinner", "analysis_slug": "concert"},
+     {"project_slug": "concert", "analysis_slug": "dinner"}),
+    # each named beside the other's argument
+    ("the analysis slug dinner and the project slug concert", {"project_slug": "dinner", "analysis_slug": "concert"},
+     {"project_slug": "concert", "analysis_slug": "dinner"}),
+    # concert cued only by the word after it, dinner by nothing: too weak to swap
+    ("concert project, and then dinner", {"project_slug": "dinner", "analysis_slug": "concert"},
+     {"project_slug": "dinner", "analysis_slug": "concert"}),
+    # the other value cued to a third argument: no swap
+    ("project slug concert, note dinner", {"project_slug": "dinner", "analysis_slug": "concert"},
+     {"project_slug": "dinner", "analysis_slug": "concert"}),
+    # an optional value moves to the absent argument named right before it
+    ("with the note hello there", {"project_slug": "x1", "analysis_slug": "hello there"},
+     {"project_slug": "x1", "note": "hello there"}),
+    # a required one does not (project_slug must keep a value)
+    ("with the note hello there", {"project_slug": "hello there"}, {"project_slug": "hello there"}),
+    # nor into an argument whose schema the value breaks
+    ("the code abc", {"project_slug": "p", "analysis_slug": "abc"}, {"project_slug": "p", "analysis_slug": "abc"}),
+])
+def test_swap_cued(query, args, expected):
+    tools = _tool("get_aggs", SLUGS, ["project_slug"])
+    calls, notes = swap_cued([{"name": "get_aggs", "arguments": args}], tools, query)
+    assert calls == [{"name": "get_aggs", "arguments": expected}]
+    assert len(notes) == (args != expected)
+
+
+def test_swap_cued_leaves_other_calls_alone():
+    tools = _tool("get_aggs", SLUGS, [])
+    calls = [{"name": "other", "arguments": {"project_slug": "a"}}, {"name": "get_aggs", "arguments": "bad"},
+             {"name": "get_aggs", "arguments": {"project_slug": 3, "analysis_slug": ""}}]
+    assert swap_cued(calls, tools, "the analysis slug 3") == (calls, [])
+
+
+USER_ATTRS = {"name": "getUserAttributes", "description": "Returns an array containing all attributes corresponding "
+              "to this user.", "parameters": {"type": "object", "properties": {
+                  "userid": {"type": "string", "description": "User name"},
+                  "serverid": {"type": "string", "description": "Base64 encoded server id"}},
+                  "required": ["serverid", "userid"]}}
+
+
+def test_shipped_model_puts_values_where_the_request_names_them():
+    # from the generated validation sample (seed 13, unseen tools): the model alone swaps the two ids
+    query = ("quick question: let's return an array containing all attributes corresponding to this user - base64 "
+             "encoded server id: 56651 and userid NHTD3.")
+    requests = [(query, parse_tools([USER_ATTRS], where="test"))]
+    swapped = Predictor().predict(requests)[0]
+    assert swapped.calls == [{"name": "getUserAttributes", "arguments": {"userid": "NHTD3", "serverid": "56651"}}]
+    assert any("swapped" in w for w in swapped.warnings)
+    assert Predictor(distinct=False).predict(requests)[0].calls[0]["arguments"]["userid"] == "56651"
