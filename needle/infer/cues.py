@@ -24,25 +24,25 @@ LINKS = frozenset({"of", "is", "are", "to", "at", "as", "be", "by", "equals", "e
 MAX_LINKS = 2
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") else word
 
 
-def _key_words(key: str) -> set[str]:
-    return {_stem(w) for w in words(key) if not w.isdigit()}
+def key_words(key: str) -> set[str]:
+    return {stem(w) for w in words(key) if not w.isdigit()}
 
 
 def _run(tokens: list[str], start: int, step: int, key: set[str]) -> int:
     """How many consecutive tokens from `start` (walking by `step`) are words of the key."""
     n, i = 0, start
-    while 0 <= i < len(tokens) and _stem(tokens[i]) in key:
+    while 0 <= i < len(tokens) and stem(tokens[i]) in key:
         n, i = n + 1, i + step
     return n
 
 
 def number_cues(query: str, keys: list[str]) -> dict[str, set[bytes]]:
     """For each key that the request names beside a number, those numbers (as the request writes them)."""
-    key_words = {k: w for k in keys if (w := _key_words(k))}
+    by_key = {k: w for k in keys if (w := key_words(k))}
     tokens = [m.group().lower() for m in _TOKEN.finditer(query)]
     cues: dict[str, set[bytes]] = {}
     for i, token in enumerate(tokens):
@@ -52,7 +52,7 @@ def number_cues(query: str, keys: list[str]) -> dict[str, set[bytes]]:
         while before >= 0 and i - 1 - before < MAX_LINKS and tokens[before] in LINKS:
             before -= 1
         scores = {}
-        for key, kw in key_words.items():
+        for key, kw in by_key.items():
             preceding, following = _run(tokens, before, -1, kw), _run(tokens, i + 1, 1, kw)
             if preceding or following:
                 scores[key] = (preceding, 1) if preceding else (following, 0)  # more words, then before
@@ -74,7 +74,7 @@ def _sole_best(scores: dict[str, tuple[int, int]]) -> str | None:
 # invoice", "credit card as the account"; at most MAX_STRING_LINKS of them.
 STRING_LINKS = LINKS | {"the", "a", "an", "set", "for", "with", "using", "named", "called", "should"}
 MAX_STRING_LINKS = 3
-_WORD = re.compile(r"[^\W_]+")
+WORD = re.compile(r"[^\W_]+")
 
 
 def _string_runs(query: str, value: str, keys: list[str]) -> dict[str, tuple[int, int, bool]] | None:
@@ -84,16 +84,16 @@ def _string_runs(query: str, value: str, keys: list[str]) -> dict[str, tuple[int
     at = query.casefold().find(value.casefold())
     if at < 0:
         return None
-    before = [m.group().lower() for m in _WORD.finditer(query[:at])][::-1]
-    after = [m.group().lower() for m in _WORD.finditer(query[at + len(value):])]
+    before = [m.group().lower() for m in WORD.finditer(query[:at])][::-1]
+    after = [m.group().lower() for m in WORD.finditer(query[at + len(value):])]
     runs = {}
     for key in keys:
-        if not (kw := _key_words(key)):
+        if not (kw := key_words(key)):
             continue
         found = []
         for side in (before, after):
             i = 0
-            while i < min(len(side), MAX_STRING_LINKS) and side[i] in STRING_LINKS and _stem(side[i]) not in kw:
+            while i < min(len(side), MAX_STRING_LINKS) and side[i] in STRING_LINKS and stem(side[i]) not in kw:
                 i += 1
             found.append((n := _run(side, i, 1, kw), i + n))
         if found[0][0] or found[1][0]:

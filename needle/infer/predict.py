@@ -27,6 +27,7 @@ from needle.infer.distinct import distinct_values
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.listed import expand_listed
+from needle.infer.named import fill_named_strings
 from needle.infer.quantize import WEIGHT_KINDS
 from needle.infer.repair import MIN_LOGPROB, Encoded, repair_calls
 from needle.infer.shortlist import shortlist
@@ -221,6 +222,8 @@ class Predictor:
             warnings += dropped
         if self.fill_enums:
             calls, added = fill_named_enums(calls, tools, query)
+            warnings += added
+            calls, added = fill_named_strings(self.model, self.tok, enc, calls, tools, query)
             warnings += added
         if self.expand_lists:
             calls, added = expand_listed(calls, tools, query)

@@ -21,7 +21,7 @@ from needle.model.model import Needle
 MAX_SPAN_WORDS = 6
 MIN_LOGPROB = -2.0  # chosen on the generated validation sample (model card, "span repair")
 CHUNK = 64  # candidate spans scored per batch
-_EDGE = " \t\n,.;:!?()[]{}'\"\u201c\u201d\u2018\u2019"
+EDGE = " \t\n,.;:!?()[]{}'\"\u201c\u201d\u2018\u2019"
 
 
 def query_spans(query: str, max_words: int = MAX_SPAN_WORDS) -> list[str]:
@@ -30,9 +30,9 @@ def query_spans(query: str, max_words: int = MAX_SPAN_WORDS) -> list[str]:
     words, spans = query.split(), {}
     for i in range(len(words)):
         for j in range(i + 1, min(len(words), i + max_words) + 1):
-            span = " ".join(words[i:j]).strip(_EDGE)
+            span = " ".join(words[i:j]).strip(EDGE)
             for s in (span, span[:-2] if span.endswith(("'s", "\u2019s")) else ""):
-                if s.strip(_EDGE):
+                if s.strip(EDGE):
                     spans[s] = None
     return list(spans)
 

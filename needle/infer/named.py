@@ -1,0 +1,73 @@
+"""Optional strings the request names: an optional string argument the model left out, where the request writes
+the argument's name beside a value ("using Hindi as the lang", "for zone fundraiser"), is filled in with the span
+beside the name that the model rates highest as that value, when it rates it highly enough.
+"""
+from __future__ import annotations
+
+from needle.data.format import compact
+from needle.data.grounding import schema_types
+from needle.data.schema import Tool, value_validator
+from needle.infer.cues import MAX_STRING_LINKS, STRING_LINKS, WORD, key_words, stem
+from needle.infer.repair import EDGE, MAX_SPAN_WORDS, MIN_LOGPROB, Encoded, as_encoded, span_logprobs, value_prefix
+from needle.model.model import Needle
+
+
+def named_spans(query: str, key: str) -> list[str]:
+    """Spans of 1..MAX_SPAN_WORDS words right after or right before a run of all the key's words in the request
+    (through at most MAX_STRING_LINKS linking words), outer punctuation stripped."""
+    kw = key_words(key)
+    toks = list(WORD.finditer(query))
+    low = [stem(m.group().lower()) for m in toks]
+    n, spans = len(kw), {}
+    if not kw:
+        return []
+    for i in range(len(toks) - n + 1):
+        if set(low[i:i + n]) != kw:
+            continue
+        after = i + n
+        while after < len(toks) and after - i - n < MAX_STRING_LINKS and low[after] in STRING_LINKS:
+            after += 1
+        for j in range(after, min(len(toks), after + MAX_SPAN_WORDS)):
+            spans[query[toks[after].start():toks[j].end()]] = None
+        before = i - 1
+        while before >= 0 and i - 1 - before < MAX_STRING_LINKS and low[before] in STRING_LINKS:
+            before -= 1
+        for j in range(before, max(-1, before - MAX_SPAN_WORDS), -1):
+            spans[query[toks[j].start():toks[before].end()]] = None
+    stripped = dict.fromkeys(s.strip(EDGE) for s in spans)
+    return [s for s in stripped if s and not kw & {stem(w.lower()) for w in WORD.findall(s)}]  # not the name itself
+
+
+def fill_named_strings(model: Needle, tok, enc: "list[int] | Encoded", calls: list[dict], tools: list[Tool],
+                       query: str, min_logprob: float = MIN_LOGPROB) -> tuple[list[dict], list[str]]:
+    """The calls with each optional free string argument they leave out filled in where the request names the
+    argument beside a span the model rates at least `min_logprob` as its value. Not for a tool called more than
+    once. Returns the calls and a warning for each argument added."""
+    schemas, notes = {t.name: t.parameters for t in tools}, []
+    names = [c.get("name") for c in calls]
+    calls = [dict(c, arguments=dict(c["arguments"])) if isinstance(c.get("arguments"), dict) else c for c in calls]
+    for i, call in enumerate(calls):
+        schema, args = schemas.get(call.get("name")), call.get("arguments")
+        if not isinstance(schema, dict) or not isinstance(args, dict) or names.count(call["name"]) > 1:
+            continue
+        required = schema.get("required") or []
+        for key, prop in (schema.get("properties") or {}).items():
+            if (key in args or key in required or not isinstance(prop, dict) or schema_types(prop) != {"string"}
+                    or "enum" in prop or "const" in prop):
+                continue
+            used = {v.casefold() for v in args.values() if isinstance(v, str)}
+            fits = value_validator(prop).is_valid
+            options = [s for s in named_spans(query, key) if s.casefold() not in used and fits(s)]
+            if not options:
+                continue
+            args[key] = ""
+            scores = span_logprobs(model, tok, as_encoded(model, enc).cross(), value_prefix(calls, i, key) + '"',
+                                   options, min_logprob)
+            best = max(range(len(options)), key=scores.__getitem__)
+            if scores[best] >= min_logprob:
+                args[key] = options[best]
+                notes.append(f"added {call['name']}'s optional argument {key}={compact(options[best])}: the request "
+                             f"names it beside the value (log-probability {scores[best]:.2f})")
+            else:
+                del args[key]
+    return calls, notes
