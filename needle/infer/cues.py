@@ -77,13 +77,13 @@ MAX_STRING_LINKS = 3
 WORD = re.compile(r"[^\W_]+")
 
 
-def _string_runs(query: str, value: str, keys: list[str]) -> dict[str, tuple[int, int, bool]] | None:
+def _string_runs(query: str, value: str, keys: list[str]) -> dict[str, tuple[int, int, bool]]:
     """For each key the request names beside `value` (its first occurrence, any case): the run of the key's words
     right before it and right after it, through at most MAX_STRING_LINKS linking words, and whether the run before
-    starts the request; None when the value is not in the request."""
+    starts the request; none when the value is not in the request."""
     at = query.casefold().find(value.casefold())
     if at < 0:
-        return None
+        return {}
     before = [m.group().lower() for m in WORD.finditer(query[:at])][::-1]
     after = [m.group().lower() for m in WORD.finditer(query[at + len(value):])]
     runs = {}
@@ -105,14 +105,14 @@ def value_cue(query: str, value: str, keys: list[str]) -> str | None:
     """The one key the request names beside `value` (its first occurrence, any case): a run of the key's words
     right before it or right after it, through at most MAX_STRING_LINKS linking words; before beats after, more
     words beat fewer; None when no key or a tie."""
-    runs = _string_runs(query, value, keys) or {}
+    runs = _string_runs(query, value, keys)
     return _sole_best({k: (b, 1) if b else (a, 0) for k, (b, a, _) in runs.items()})
 
 
 def before_cue(query: str, value: str, keys: list[str]) -> str | None:
     """As value_cue, from the run right before the value alone, and not a run that starts the request: there the
     key's words are the request's verb ("message my sister ...": the recipient, not the message)."""
-    runs = _string_runs(query, value, keys) or {}
+    runs = _string_runs(query, value, keys)
     return _sole_best({k: (b, 1) for k, (b, _, starts) in runs.items() if b and not starts})
 
 
