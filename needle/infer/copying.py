@@ -29,6 +29,7 @@ _NUMBER_CHARS = re.compile(rb"[0-9.eE+-]*")
 _ANSWER_NUMBER = re.compile(rb"(?<=[:\[,])(-?[0-9][0-9.eE+-]*)(?=[,}\]])")
 ARGUMENT_DEPTH = 3  # '[' of the answer, '{' of a call, '{' of its arguments
 COPY_TOP_K = 8  # the copy bias looks at the model's top few tokens only
+LOOP_TIMES, MAX_LOOP_UNIT = 4, 16  # a string value ending in the same bytes this many times over is in a loop
 
 
 def open_value(text: bytes) -> tuple[str, bytes] | None:
@@ -117,18 +118,36 @@ def copy_biased_choice(logits: torch.Tensor, candidates: torch.Tensor, state, qu
                        allowed: set[bytes] | None = None) -> int:
     """The chosen position in `logits` (one row over `candidates`, masked with -inf): the argmax after adding
     `bonus` to those of the top_k tokens that continue a span of the query. Tokens are tried likeliest first,
-    and only while `bonus` could still lift one above the likeliest."""
+    and only while `bonus` could still lift one above the likeliest. In a string, a choice that would make the
+    value end in a loop (`repeats`) gives way to the likeliest of the top_k that does not."""
     k = min(top_k, int(torch.isfinite(logits).sum()))
     if k <= 1:
         return int(logits.argmax())
     values, positions = logits.topk(k)
     values, positions = values.tolist(), positions.tolist()
+    choice = positions[0]
     for i, (value, position) in enumerate(zip(values, positions)):
         if i and value + bonus <= values[0]:
             break
         if continues_span(state, pieces[int(candidates[position])], query, used, allowed):
-            return position
-    return positions[0]
+            choice = position
+            break
+    def loops(position: int) -> bool:
+        return state[0] == "string" and repeats(state[1] + pieces[int(candidates[position])].split(b'"', 1)[0], query)
+
+    if not loops(choice):
+        return choice
+    return next((p for p in positions if not loops(p)), choice)
+
+
+def repeats(value: bytes, query: bytes) -> bool:
+    """True when a string value ends in a loop the request does not have: the same 1..MAX_LOOP_UNIT bytes (not all
+    blank) LOOP_TIMES times in a row ("the e e e e", "# # # # ", "0000"), that run not in the request."""
+    for size in range(1, min(MAX_LOOP_UNIT, len(value) // LOOP_TIMES) + 1):
+        unit = value[-size:]
+        if unit.strip() and value.endswith(unit * LOOP_TIMES) and unit * LOOP_TIMES not in query:
+            return True
+    return False
 
 
 def ground_calls(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:

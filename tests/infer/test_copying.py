@@ -7,11 +7,13 @@ import pytest
 import torch
 
 from needle.data.schema import parse_tools
+from needle.infer import copying
 from needle.infer.copying import (
     continues_span,
     copy_biased_choice,
     ground_calls,
     open_value,
+    repeats,
     used_numbers,
 )
 from needle.infer.predict import Predictor
@@ -79,6 +81,28 @@ def test_bonus_picks_a_copying_token_among_the_top_k_only():
     assert copy_biased_choice(logits, candidates, state, QUERY, pieces, bonus=4.0) == 1
     assert copy_biased_choice(logits, candidates, state, QUERY, pieces, bonus=1.0) == 2  # too far behind
     assert copy_biased_choice(logits, candidates, state, QUERY, pieces, bonus=100.0, top_k=1) == 2
+
+
+@pytest.mark.parametrize("value, query, expected", [
+    (b"the e e e e", b"the eagle", True),  # one byte unit: "e " four times over
+    (b"Weekly sync # # # # ", b"weekly sync", True),
+    (b"2025-10-05t00:00:00.0000", b"on the 5th", True),
+    (b"ha ha ha ha ", b"it went ha ha ha ha ha", False),  # the request has the run itself
+    (b"1000", b"a thousand", False),  # three times over only
+    (b"Paris    ", b"Paris", False),  # blanks are left to grounding's trimming
+])
+def test_repeats(value, query, expected):
+    assert repeats(value, query) is expected
+
+
+def test_a_choice_that_loops_gives_way_to_the_next_best_that_does_not():
+    pieces = [b" e", b"agle", b'"']
+    candidates = torch.arange(3)
+    logits = torch.tensor([10.0, 5.0, 4.0])
+    assert copy_biased_choice(logits, candidates, ("string", b"the e e e"), b"the eagle", pieces, 4.0) == 1
+    assert copy_biased_choice(logits, candidates, ("string", b"the e e"), b"the eagle", pieces, 4.0) == 0  # not yet
+    logits = torch.tensor([10.0, float("-inf"), float("-inf")])  # nothing else allowed: the loop goes on
+    assert copy_biased_choice(logits, candidates, ("string", b"the e e e"), b"the eagle", pieces, 4.0) == 0
 
 
 GCD = {"name": "gcd", "description": "Greatest common divisor of two integers.",
@@ -149,3 +173,14 @@ def test_shipped_model_drops_an_invented_optional_argument():
     assert raw.calls[0]["arguments"].get("label") == "flight"  # the invention this rule is for
     assert pred.calls[0] == {"name": "set_timer", "arguments": {"minutes": 5}}
     assert any("label" in w for w in pred.warnings)
+
+
+def test_shipped_model_ends_a_loop_it_would_write_to_the_token_limit(monkeypatch):
+    # from the generated validation sample (seed 13, unseen domains): the face's name runs on as
+    # "Minargumentsargumentsarguments..." to the 256-token limit unless the loop guard ends it
+    case = json.loads(Path(__file__).with_name("loop_case.json").read_text(encoding="utf-8"))
+    request = [(case["query"], parse_tools(case["tools"], where="test"))]
+    guarded = Predictor().predict(request)[0]
+    assert not any("token limit" in w for w in guarded.warnings)
+    monkeypatch.setattr(copying, "repeats", lambda value, query: False)
+    assert any("token limit" in w for w in Predictor().predict(request)[0].warnings)
