@@ -132,20 +132,22 @@ def copy_biased_choice(logits: torch.Tensor, candidates: torch.Tensor, state, qu
         if continues_span(state, pieces[int(candidates[position])], query, used, allowed):
             choice = position
             break
-    def loops(position: int) -> bool:
-        return state[0] == "string" and repeats(state[1] + pieces[int(candidates[position])].split(b'"', 1)[0], query)
-
-    if not loops(choice):
+    if not _loops(state, pieces[int(candidates[choice])], query):
         return choice
-    return next((p for p in positions if not loops(p)), choice)
+    return next((p for p in positions if not _loops(state, pieces[int(candidates[p])], query)), choice)
+
+
+def _loops(state: tuple[str, bytes], piece: bytes, query: bytes) -> bool:
+    """Whether appending token bytes `piece` makes the string value being written end in a loop (`repeats`)."""
+    return state[0] == "string" and repeats(state[1] + piece.split(b'"', 1)[0], query)
 
 
 def repeats(value: bytes, query: bytes) -> bool:
     """True when a string value ends in a loop the request does not have: the same 1..MAX_LOOP_UNIT bytes (not all
     blank) LOOP_TIMES times in a row ("the e e e e", "# # # # ", "0000"), that run not in the request."""
     for size in range(1, min(MAX_LOOP_UNIT, len(value) // LOOP_TIMES) + 1):
-        unit = value[-size:]
-        if unit.strip() and value.endswith(unit * LOOP_TIMES) and unit * LOOP_TIMES not in query:
+        run = value[-size:] * LOOP_TIMES
+        if run.strip() and value.endswith(run) and run not in query:
             return True
     return False
 
