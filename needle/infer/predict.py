@@ -31,7 +31,7 @@ from needle.infer.named import fill_named_strings
 from needle.infer.quantize import WEIGHT_KINDS
 from needle.infer.repair import MIN_LOGPROB, Encoded, repair_calls
 from needle.infer.shortlist import shortlist
-from needle.infer.toolprior import drop_nothing_new, drop_unrelated
+from needle.infer.toolprior import drop_nothing_new, drop_unrelated, first_tool_retry
 from needle.model.checkpoint import CheckpointError, load_model
 from needle.tokenizer import Tokenizer
 
@@ -102,7 +102,7 @@ class Predictor:
                  tool_prior: float = TOOL_PRIOR,
                  relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True,
                  span_repair: float | None = MIN_LOGPROB, relevance_floor: float | None = RELEVANCE_FLOOR,
-                 repair_lists: bool = True, distinct: bool = True):
+                 repair_lists: bool = True, distinct: bool = True, retry_first: bool = True):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -120,6 +120,8 @@ class Predictor:
         self.repair_lists = repair_lists and drop_ungrounded  # array values (needle/infer/arrays.py)
         self.distinct = distinct and drop_ungrounded  # one span, one argument (needle/infer/distinct.py)
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
+        # a first tool called again later, another fitting the first call's part of the request: decode again
+        self.retry_first = retry_first and drop_ungrounded and grammar and tool_prior > 0
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
         results: list[Prediction | None] = [None] * len(requests)
@@ -160,9 +162,37 @@ class Predictor:
         return p, tools, warnings
 
     def _generate(self, enc_seqs: list[list[int]], requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
+        rows, grammars, encoded = self._decode(enc_seqs, requests)
+        preds = [self._read(row, query, t, g, enc)
+                 for row, (query, t), g, enc in zip(rows, requests, grammars, encoded)]
+        if not self.retry_first or self.engine is None:
+            return preds
+        retry = {j: first for j, (pred, (query, t), g) in enumerate(zip(preds, requests, grammars))
+                 if g is not None and g.names is not None
+                 and (first := first_tool_retry(pred.calls, t, query)) is not None}
+        if not retry:
+            return preds
+        idx = list(retry)
+        again = self._decode([enc_seqs[j] for j in idx], [requests[j] for j in idx], [retry[j] for j in idx])
+        for j, row, g, enc in zip(idx, *again):
+            query, tools = requests[j]
+            pred = self._read(row, query, tools, g, enc)
+            pred.warnings.insert(0, f"decoded again with {tools[retry[j]].name} as the first tool: the part of the "
+                                    f"request the first call used points to it, and {preds[j].calls[0]['name']} "
+                                    f"was called twice")
+            preds[j] = pred
+        return preds
+
+    def _decode(self, enc_seqs: list[list[int]], requests: list[tuple[str, list[Tool]]],
+                firsts: list[int] | None = None):
+        """Each request's answer tokens, grammar (None without one) and encoding; `firsts`: per request, the
+        index of the tool its first call must name (a retry)."""
         enc_ids, enc_mask = pad_batch(enc_seqs, self.tok.pad_id)
         prefix = torch.tensor([decoder_prefix(self.tok)] * len(enc_seqs), dtype=torch.long)
         grammars = [self._grammar(query, t) for query, t in requests] if self.grammars else None
+        for g, first in zip(grammars or [], firsts or []):
+            if g is not None and g.names is not None:
+                g.names.first = first
         memory = []  # the fast engine's encoder output: the rules after decoding score from it
         if self.engine is not None:
             rows = generate_fast(self.engine, enc_ids, enc_mask, prefix, self.max_new_tokens, self.tok.eos_id,
@@ -172,11 +202,9 @@ class Predictor:
         else:
             rows = generate(self.model, enc_ids.to(self.device), enc_mask.to(self.device), prefix.to(self.device),
                             self.max_new_tokens, self.tok.eos_id, self.tok.pad_id).tolist()
-        grammars = grammars or [None] * len(rows)
         encoded = [Encoded(self.model, enc, memory[0][j, :len(enc)] if memory else None)
                    for j, enc in enumerate(enc_seqs)]
-        return [self._read(row, query, t, g, enc)
-                for row, (query, t), g, enc in zip(rows, requests, grammars, encoded)]
+        return rows, grammars or [None] * len(rows), encoded
 
     def _grammar(self, query: str, tools: list[Tool]):
         try:

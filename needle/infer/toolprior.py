@@ -28,6 +28,10 @@ IDF_FILE = Path(__file__).with_name("tool_idf.json.gz")  # scripts/build_tool_id
 # request's (no value of the answer's finished calls found in it; model card, "The rest of the request")
 REPEAT_DISCOUNT = 0.5
 NAME_WORD_IDF = 3.0  # a call that copies no value ends at its name's words this rare or rarer (not set, get)
+# An answer that calls its first tool again later is decoded again with another first tool when that tool, not
+# called, is this much more relevant to the part of the request the first call used (`first_tool_retry`)
+FIRST_CLAUSE_MARGIN = 5.0
+FORCED = 1e6  # the bonus that makes a name the only choice
 
 
 @dataclass
@@ -38,6 +42,7 @@ class NameChoice:
     relevance: list[float]  # BM25 of the request against each tool's text
     query: str = ""  # the request, and its offered tools, for the relevance of what the answer has not yet used
     tools: list[Tool] | None = None
+    first: int | None = None  # the tool the first call must name (a retry, `first_tool_retry`); None: any
 
     def __post_init__(self):
         self._rest: dict[int, list[float] | None] = {}  # relevance of the request from a position on, by position
@@ -173,6 +178,9 @@ def name_bonuses(choice: NameChoice, answer: bytes, written: bytes) -> dict[int,
     (`NameChoice.relevance_after`); where there is none, the whole request's, discounted for each call the answer
     already makes to a tool."""
     out: dict[int, float] = {}
+    if choice.first is not None and answer.count(NAME_BYTES) == 1:
+        token = choice.next[choice.first].get(len(written))
+        return {token: FORCED} if token is not None else {}
     rest = choice.relevance_after(answer) if answer.count(NAME_BYTES) > 1 else None
     scores, discount = (choice.relevance, REPEAT_DISCOUNT) if rest is None else (rest, 1.0)
     for name, nxt, rel in zip(choice.names, choice.next, scores):
@@ -238,3 +246,24 @@ def drop_nothing_new(calls: list[dict], query: str) -> tuple[list[dict], list[st
         kept.append(call)
         end = max([end] + [spots[0].end() for spots in found])
     return kept, warnings
+
+
+def first_tool_retry(calls: list[dict], tools: list[Tool], query: str,
+                     margin: float = FIRST_CLAUSE_MARGIN) -> int | None:
+    """The offered tool an answer's first call should have named, or None. An answer whose first tool is called
+    again later has often put a later clause's tool first, with the first clause's values ("play Radio Paradise
+    ... list transcoder properties using transcoder id 6S-11311" -> `listTranscoderProperties {"transcoder_id":
+    "Radio Paradise"}`, then the same tool again). The part of the request the first call used (`used_up_to`:
+    up to its last copied value, or its name's rarer words) is scored against the tools; a tool the answer does
+    not call that scores more than `margin` above the first call's own is returned (the best such)."""
+    names = [c.get("name") for c in calls]
+    if len(calls) < 2 or names[0] not in names[1:]:
+        return None
+    cut = used_up_to(query, b"[" + json.dumps(calls[0]).encode() + b"," + NAME_BYTES)
+    if not cut:
+        return None
+    scores = relevance(query[:cut], tools)
+    own = max((s for t, s in zip(tools, scores) if t.name == names[0]), default=0.0)
+    best = max(((s, i) for i, (t, s) in enumerate(zip(tools, scores)) if t.name not in names and s > own + margin),
+               default=None)
+    return best[1] if best else None
