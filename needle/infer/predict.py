@@ -120,7 +120,7 @@ class Predictor:
         self.repair_lists = repair_lists and drop_ungrounded  # array values (needle/infer/arrays.py)
         self.distinct = distinct and drop_ungrounded  # one span, one argument (needle/infer/distinct.py)
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
-        # a first tool called again later, another fitting the first call's part of the request: decode again
+        # a first call whose part of the request points to a tool the answer lacks: decoded again with that tool
         self.retry_first = retry_first and drop_ungrounded and grammar and tool_prior > 0
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
@@ -178,8 +178,7 @@ class Predictor:
             query, tools = requests[j]
             pred = self._read(row, query, tools, g, enc)
             pred.warnings.insert(0, f"decoded again with {tools[retry[j]].name} as the first tool: the part of the "
-                                    f"request the first call used points to it, and {preds[j].calls[0]['name']} "
-                                    f"was called twice")
+                                    f"request the first call used points to it, not to {preds[j].calls[0]['name']}")
             preds[j] = pred
         return preds
 

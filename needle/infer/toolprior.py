@@ -28,8 +28,8 @@ IDF_FILE = Path(__file__).with_name("tool_idf.json.gz")  # scripts/build_tool_id
 # request's (no value of the answer's finished calls found in it; model card, "The rest of the request")
 REPEAT_DISCOUNT = 0.5
 NAME_WORD_IDF = 3.0  # a call that copies no value ends at its name's words this rare or rarer (not set, get)
-# An answer that calls its first tool again later is decoded again with another first tool when that tool, not
-# called, is this much more relevant to the part of the request the first call used (`first_tool_retry`)
+# An answer is decoded again with another first tool when that tool, not called, is this much more relevant than
+# the first call's to the part of the request the first call used (`first_tool_retry`)
 FIRST_CLAUSE_MARGIN = 5.0
 FORCED = 1e6  # the bonus that makes a name the only choice
 
@@ -250,15 +250,15 @@ def drop_nothing_new(calls: list[dict], query: str) -> tuple[list[dict], list[st
 
 def first_tool_retry(calls: list[dict], tools: list[Tool], query: str,
                      margin: float = FIRST_CLAUSE_MARGIN) -> int | None:
-    """The offered tool an answer's first call should have named, or None. An answer whose first tool is called
-    again later has often put a later clause's tool first, with the first clause's values ("play Radio Paradise
-    ... list transcoder properties using transcoder id 6S-11311" -> `listTranscoderProperties {"transcoder_id":
-    "Radio Paradise"}`, then the same tool again). The part of the request the first call used (`used_up_to`:
-    up to its last copied value, or its name's rarer words) is scored against the tools; a tool the answer does
-    not call that scores more than `margin` above the first call's own is returned (the best such)."""
-    names = [c.get("name") for c in calls]
-    if len(calls) < 2 or names[0] not in names[1:]:
+    """The offered tool an answer's first call should have named, or None. The model often puts a later clause's
+    tool first and fills it with the first clause's values, then calls that tool again for its own clause or stops
+    ("play Radio Paradise ... list transcoder properties using transcoder id 6S-11311" -> `listTranscoderProperties
+    {"transcoder_id": "Radio Paradise"}`, ..., the same tool again). The part of the request the first call used
+    (`used_up_to`: up to its last copied value, or its name's rarer words) is scored against the tools; a tool the
+    answer does not call that scores more than `margin` above the first call's own is returned (the best such)."""
+    if not calls:
         return None
+    names = [c.get("name") for c in calls]
     cut = used_up_to(query, b"[" + json.dumps(calls[0]).encode() + b"," + NAME_BYTES)
     if not cut:
         return None

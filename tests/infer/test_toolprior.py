@@ -1,7 +1,7 @@
 """The tool prior: BM25 relevance with the training tools' word weights, name tokens as answers spell them,
 the bonus each next name token gets, and the shipped model choosing, and answering, with it (two requests of
 the generated validation sample, needle generate-data --heldout 150 --seed 11, one of --heldout 500 --seed 15 and
-two of --heldout 500 --seed 13)."""
+three of --heldout 500 --seed 13)."""
 import json
 from pathlib import Path
 
@@ -157,7 +157,7 @@ def test_after_the_first_call_the_rest_of_the_request_decides_without_the_repeat
                                               for i, r in enumerate(choice.relevance)}
 
 
-def test_a_first_tool_called_again_gives_way_to_the_tool_its_part_of_the_request_points_to():
+def test_a_first_tool_gives_way_to_the_tool_its_part_of_the_request_points_to():
     query = "turn the kitchen lights to 10 and set a timer for 5 minutes"
     names = [t.name for t in HOME]
     calls = [{"name": "set_timer", "arguments": {"minutes": 10}}, {"name": "set_timer", "arguments": {"minutes": 5}}]
@@ -165,7 +165,8 @@ def test_a_first_tool_called_again_gives_way_to_the_tool_its_part_of_the_request
     assert head[names.index("set_lights")] > head[names.index("set_timer")] + 5
     assert first_tool_retry(calls, HOME, query) == names.index("set_lights")
     assert first_tool_retry(calls, HOME, query, margin=20) is None  # not that much more relevant
-    assert first_tool_retry(calls[:1], HOME, query) is None  # the first tool is not called again
+    assert first_tool_retry(calls[:1], HOME, query) == names.index("set_lights")  # also where it is not called again
+    assert first_tool_retry([], HOME, query) is None
     lights = {"name": "set_lights", "arguments": {"room": "kitchen"}}
     assert first_tool_retry(calls + [lights], HOME, query) is None  # the better tool is called already
     unknown = [{"name": "set_timer", "arguments": {"minutes": 7}}] * 2  # nothing it copies is in the request
@@ -216,12 +217,13 @@ def test_shipped_model_picks_the_second_tool_from_the_rest_of_the_request():
     assert second["name"] == "audit_saved_passwords"
 
 
-@pytest.mark.parametrize("query", ["assistant, play Radio Paradise", "I want to top up my savings with 300"])
+@pytest.mark.parametrize("query", ["assistant, play Radio Paradise", "I want to top up my savings with 300",
+                                   "Approve it for Sam and tell them The train tickets"])
 def test_shipped_model_decodes_again_with_the_first_clauses_tool(query):
     requests, answer = _case(next(c["query"] for c in CASES if c["query"].startswith(query)))
     pred = Predictor(batch_size=1).predict(requests)[0]
     assert pred.calls == answer
     assert "decoded again with " + answer[0]["name"] in pred.warnings[0]
-    # without the retry the first call takes a later clause's tool with the first clause's value
+    # without the retry the first call takes another tool (a later clause's) with the first clause's value
     first = Predictor(batch_size=1, retry_first=False).predict(requests)[0].calls[0]
-    assert first["name"] == answer[-1]["name"] != answer[0]["name"]
+    assert first["name"] != answer[0]["name"]
