@@ -121,7 +121,7 @@ class Predictor:
         self.distinct = distinct and drop_ungrounded  # one span, one argument (needle/infer/distinct.py)
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
         # a first call whose part of the request points to a tool the answer lacks: decoded again with that tool
-        self.retry_first = retry_first and drop_ungrounded and grammar and tool_prior > 0
+        self.retry_first = retry_first and drop_ungrounded and grammar and tool_prior > 0 and on_cpu
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
         results: list[Prediction | None] = [None] * len(requests)
@@ -165,7 +165,7 @@ class Predictor:
         rows, grammars, encoded = self._decode(enc_seqs, requests)
         preds = [self._read(row, query, t, g, enc)
                  for row, (query, t), g, enc in zip(rows, requests, grammars, encoded)]
-        if not self.retry_first or self.engine is None:
+        if not self.retry_first:
             return preds
         retry = {j: first for j, (pred, (query, t), g) in enumerate(zip(preds, requests, grammars))
                  if g is not None and g.names is not None

@@ -96,8 +96,13 @@ def used_up_to(query: str, answer: bytes) -> int:
         calls = json.loads(done + b"]")
     except ValueError:
         return 0
+    return calls_used_up_to(query, calls if isinstance(calls, list) else [])
+
+
+def calls_used_up_to(query: str, calls: list) -> int:
+    """`used_up_to` for calls already parsed."""
     low, end = query.lower(), 0
-    for call in calls if isinstance(calls, list) else []:
+    for call in calls:
         here = 0
         for v in _copied(call):
             here = max(here, min((m.end() for m in occurrences(v, low)), default=0))
@@ -259,7 +264,7 @@ def first_tool_retry(calls: list[dict], tools: list[Tool], query: str,
     if not calls:
         return None
     names = [c.get("name") for c in calls]
-    cut = used_up_to(query, b"[" + json.dumps(calls[0]).encode() + b"," + NAME_BYTES)
+    cut = calls_used_up_to(query, calls[:1])
     if not cut:
         return None
     scores = relevance(query[:cut], tools)
