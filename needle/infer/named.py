@@ -1,11 +1,20 @@
-"""Optional strings the request names: an optional string argument the model left out, where the request writes
+"""Optional arguments and the request's words.
+
+Optional strings the request names: an optional string argument the model left out, where the request writes
 the argument's name beside a value ("using Hindi as the lang", "for zone fundraiser"), is filled in with the span
 beside the name that the model rates highest as that value, when it rates it highly enough.
+
+Optional enum values the request does not name: the model adds optional enum arguments nobody asked for
+(`set_live_captions {"enabled": true, "position": "top"}` for "I'm on a silent train and want to follow this
+podcast"). An optional string enum value none of whose words (or their first four letters) the request uses is
+dropped. On the 1,500-request validation sample (seed 13) no such value was right: 65 were arguments the answer
+should not have, 13 wrong values, 14 in calls that should not be made.
 """
 from __future__ import annotations
 
 from needle.data.format import compact
 from needle.data.grounding import schema_types
+from needle.data.respell import words
 from needle.data.schema import Tool, value_validator
 from needle.infer.cues import MAX_STRING_LINKS, STRING_LINKS, WORD, key_words, stem
 from needle.infer.repair import EDGE, MAX_SPAN_WORDS, MIN_LOGPROB, Encoded, as_encoded, span_logprobs, value_prefix
@@ -71,3 +80,31 @@ def fill_named_strings(model: Needle, tok, enc: "list[int] | Encoded", calls: li
             else:
                 del args[key]
     return calls, notes
+
+
+PREFIX = 4  # words of at least this many letters match where their first PREFIX letters do ("weekly", "weekend")
+
+
+def _word_keys(text: str) -> set[str]:
+    found = {w.lower() for w in words(text)}
+    return found | {w[:PREFIX] for w in found if len(w) >= PREFIX}
+
+
+def drop_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
+    """The calls without each optional string enum argument whose value shares no word (nor a word's first
+    PREFIX letters) with the request. Returns the calls and a warning for each argument dropped."""
+    schemas, notes, asked = {t.name: t.parameters for t in tools}, [], _word_keys(query)
+    out = []
+    for call in calls:
+        schema, args = schemas.get(call.get("name")), call.get("arguments")
+        if not isinstance(schema, dict) or not isinstance(args, dict):
+            out.append(call)
+            continue
+        required, props = schema.get("required") or [], schema.get("properties") or {}
+        unnamed = [k for k, v in args.items() if k not in required and isinstance(v, str)
+                   and isinstance(props.get(k), dict) and isinstance(props[k].get("enum"), list)
+                   and not _word_keys(v) & asked]
+        notes += [f"dropped {call['name']}'s optional argument {k}={compact(args[k])}: the request does not name it"
+                  for k in unnamed]
+        out.append({**call, "arguments": {k: v for k, v in args.items() if k not in unnamed}} if unnamed else call)
+    return out, notes

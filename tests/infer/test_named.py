@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from needle.data.schema import parse_tools
-from needle.infer.named import fill_named_strings, named_spans
+from needle.infer.named import drop_unnamed_enums, fill_named_strings, named_spans
 from needle.infer.predict import Predictor
 
 
@@ -53,3 +53,31 @@ def test_fill_named_strings_leaves_what_it_must_alone():
     one = [{"name": "get_parking_session", "arguments": {"duration_minutes": 22}}]
     calls, notes = fill_named_strings(p.model, p.tok, enc, one, tools, "the kind of zone", min_logprob=0.0)
     assert calls == one and notes == []
+
+
+@pytest.mark.parametrize("query, arguments, kept", [
+    ("park for 22 minutes", {"duration_minutes": 22, "kind": "short"}, {"duration_minutes": 22}),  # not named
+    ("a short stay of 22 minutes", {"duration_minutes": 22, "kind": "short"}, None),  # named word for word
+    ("SHORT, 22 minutes", {"duration_minutes": 22, "kind": "short"}, None),  # any case
+    ("22 minutes, longer please", {"duration_minutes": 22, "kind": "long"}, None),  # the first 4 letters
+    ("22 minutes, lon please", {"duration_minutes": 22, "kind": "long"}, {"duration_minutes": 22}),  # 3: no
+    ("zone fundraiser", {"duration_minutes": 22, "zone": "A"}, None),  # a free string: grounding's job
+])
+def test_drop_unnamed_enums(query, arguments, kept):
+    tools = parse_tools([PARKING], where="test")
+    calls, notes = drop_unnamed_enums([{"name": "get_parking_session", "arguments": arguments}], tools, query)
+    assert calls == [{"name": "get_parking_session", "arguments": kept or arguments}]
+    assert len(notes) == (kept is not None)
+    required = parse_tools([{**PARKING, "parameters": {**PARKING["parameters"], "required": ["kind"]}}], where="t")
+    assert drop_unnamed_enums([{"name": "get_parking_session", "arguments": arguments}], required, query)[1] == []
+
+
+def test_shipped_model_leaves_out_an_enum_value_nobody_asked_for():
+    # from the generated validation sample (seed 13): the model adds "position": "top" to the captions it turns on
+    case = json.loads((Path(__file__).with_name("unnamed_case.json")).read_text())
+    tools = parse_tools(case["tools"], where="test")
+    answer = Predictor().predict([(case["query"], tools)])[0]
+    assert answer.calls == case["expected"]
+    assert any("position=\"top\": the request does not name it" in w for w in answer.warnings)
+    plain = Predictor(unnamed_enums=False).predict([(case["query"], tools)])[0]
+    assert plain.calls[0]["arguments"].get("position") == "top"  # the addition the rule is for
