@@ -4,11 +4,13 @@ Optional strings the request names: an optional string argument the model left o
 the argument's name beside a value ("using Hindi as the lang", "for zone fundraiser"), is filled in with the span
 beside the name that the model rates highest as that value, when it rates it highly enough.
 
-Optional enum values the request does not name: the model adds optional enum arguments nobody asked for
+Optional values the request does not name: the model adds optional enum and boolean arguments nobody asked for
 (`set_live_captions {"enabled": true, "position": "top"}` for "I'm on a silent train and want to follow this
-podcast"). An optional string enum value none of whose words (or their first four letters) the request uses is
-dropped. On the 1,500-request validation sample (seed 13) no such value was right: 65 were arguments the answer
-should not have, 13 wrong values, 14 in calls that should not be made.
+podcast", `"raise_to_wake": true` for "keep my watch display always on"). An optional string enum value none of
+whose words (or their first four letters) the request uses is dropped, and so is an optional boolean none of whose
+name's telling words the request uses. On the 1,500-request validation sample (seed 13) no such enum value was
+right (65 were arguments the answer should not have, 13 wrong values, 14 in calls that should not be made), and 5
+such booleans were right against 35 the answer should not have.
 """
 from __future__ import annotations
 
@@ -82,6 +84,9 @@ def fill_named_strings(model: Needle, tok, enc: "list[int] | Encoded", calls: li
     return calls, notes
 
 
+# Words a boolean argument's name shares with most requests, or that say nothing of what it switches.
+GENERIC = frozenset({"the", "and", "for", "with", "enable", "enabled", "include", "includes", "use", "allow",
+                     "allowed", "show", "only", "should", "can", "has"})
 PREFIX = 4  # words of at least this many letters match where their first PREFIX letters do ("weekly", "weekend")
 
 
@@ -90,9 +95,22 @@ def _word_keys(text: str) -> set[str]:
     return found | {w[:PREFIX] for w in found if len(w) >= PREFIX}
 
 
-def drop_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
-    """The calls without each optional string enum argument whose value shares no word (nor a word's first
-    PREFIX letters) with the request. Returns the calls and a warning for each argument dropped."""
+def _unnamed(key: str, value, prop, asked: set[str]) -> bool:
+    """Whether an optional argument's value is one the request does not name: a string enum value none of whose
+    words the request uses, or a boolean whose name's telling words (3+ letters, not GENERIC) it does not use."""
+    if not isinstance(prop, dict):
+        return False
+    if isinstance(value, str) and isinstance(prop.get("enum"), list):
+        return not _word_keys(value) & asked
+    if isinstance(value, bool):
+        telling = _word_keys(" ".join(w for w in words(key) if len(w) > 2 and w.lower() not in GENERIC))
+        return bool(telling) and not telling & asked
+    return False
+
+
+def drop_unnamed_args(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
+    """The calls without each optional argument whose value the request does not name (`_unnamed`). Returns the
+    calls and a warning for each argument dropped."""
     schemas, notes, asked = {t.name: t.parameters for t in tools}, [], _word_keys(query)
     out = []
     for call in calls:
@@ -101,9 +119,7 @@ def drop_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tupl
             out.append(call)
             continue
         required, props = schema.get("required") or [], schema.get("properties") or {}
-        unnamed = [k for k, v in args.items() if k not in required and isinstance(v, str)
-                   and isinstance(props.get(k), dict) and isinstance(props[k].get("enum"), list)
-                   and not _word_keys(v) & asked]
+        unnamed = [k for k, v in args.items() if k not in required and _unnamed(k, v, props.get(k), asked)]
         notes += [f"dropped {call['name']}'s optional argument {k}={compact(args[k])}: the request does not name it"
                   for k in unnamed]
         out.append({**call, "arguments": {k: v for k, v in args.items() if k not in unnamed}} if unnamed else call)

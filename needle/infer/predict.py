@@ -27,7 +27,7 @@ from needle.infer.distinct import distinct_values
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.listed import expand_listed
-from needle.infer.named import drop_unnamed_enums, fill_named_strings
+from needle.infer.named import drop_unnamed_args, fill_named_strings
 from needle.infer.quantize import WEIGHT_KINDS
 from needle.infer.repair import MIN_LOGPROB, Encoded, repair_calls
 from needle.infer.shortlist import shortlist
@@ -103,7 +103,7 @@ class Predictor:
                  relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True,
                  span_repair: float | None = MIN_LOGPROB, relevance_floor: float | None = RELEVANCE_FLOOR,
                  repair_lists: bool = True, distinct: bool = True, retry_first: bool = True,
-                 unnamed_enums: bool = True):
+                 drop_unnamed: bool = True):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -123,7 +123,7 @@ class Predictor:
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
         # a first call whose part of the request points to a tool the answer lacks: decoded again with that tool
         self.retry_first = retry_first and drop_ungrounded and grammar and tool_prior > 0 and on_cpu
-        self.unnamed_enums = unnamed_enums and drop_ungrounded  # optional enum values the request does not name
+        self.drop_unnamed = drop_unnamed and drop_ungrounded  # optional enums and booleans the request does not name
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
         results: list[Prediction | None] = [None] * len(requests)
@@ -249,8 +249,8 @@ class Predictor:
         if self.drop_ungrounded:
             calls, dropped = drop_nothing_new(calls, query)
             warnings += dropped
-        if self.unnamed_enums:
-            calls, dropped = drop_unnamed_enums(calls, tools, query)
+        if self.drop_unnamed:
+            calls, dropped = drop_unnamed_args(calls, tools, query)
             warnings += dropped
         if self.fill_enums:
             calls, added = fill_named_enums(calls, tools, query)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from needle.data.schema import parse_tools
-from needle.infer.named import drop_unnamed_enums, fill_named_strings, named_spans
+from needle.infer.named import drop_unnamed_args, fill_named_strings, named_spans
 from needle.infer.predict import Predictor
 
 
@@ -26,7 +26,8 @@ PARKING = {"name": "get_parking_session", "description": "Get a parking session.
         "duration_minutes": {"type": "integer", "minimum": 5, "maximum": 240, "description": "Duration (minutes)."},
         "license_plate": {"type": "string", "description": "Vehicle license plate."},
         "zone": {"type": "string", "description": "Parking zone code."},
-        "kind": {"type": "string", "enum": ["short", "long"]}},
+        "kind": {"type": "string", "enum": ["short", "long"]},
+        "notify_on_expiry": {"type": "boolean"}, "enabled": {"type": "boolean"}},
     "required": ["duration_minutes"]}}
 
 
@@ -62,14 +63,18 @@ def test_fill_named_strings_leaves_what_it_must_alone():
     ("22 minutes, longer please", {"duration_minutes": 22, "kind": "long"}, None),  # the first 4 letters
     ("22 minutes, lon please", {"duration_minutes": 22, "kind": "long"}, {"duration_minutes": 22}),  # 3: no
     ("zone fundraiser", {"duration_minutes": 22, "zone": "A"}, None),  # a free string: grounding's job
+    ("22 minutes", {"duration_minutes": 22, "notify_on_expiry": True}, {"duration_minutes": 22}),  # not named
+    ("22 minutes, tell me when it expires", {"duration_minutes": 22, "notify_on_expiry": False}, None),  # "expi"
+    ("22 minutes", {"duration_minutes": 22, "enabled": True}, None),  # no telling word in its name: kept
 ])
-def test_drop_unnamed_enums(query, arguments, kept):
+def test_drop_unnamed_args(query, arguments, kept):
     tools = parse_tools([PARKING], where="test")
-    calls, notes = drop_unnamed_enums([{"name": "get_parking_session", "arguments": arguments}], tools, query)
+    calls, notes = drop_unnamed_args([{"name": "get_parking_session", "arguments": arguments}], tools, query)
     assert calls == [{"name": "get_parking_session", "arguments": kept or arguments}]
     assert len(notes) == (kept is not None)
-    required = parse_tools([{**PARKING, "parameters": {**PARKING["parameters"], "required": ["kind"]}}], where="t")
-    assert drop_unnamed_enums([{"name": "get_parking_session", "arguments": arguments}], required, query)[1] == []
+    required = parse_tools([{**PARKING, "parameters": {**PARKING["parameters"], "required": list(arguments)}}],
+                           where="test")  # required arguments are never dropped
+    assert drop_unnamed_args([{"name": "get_parking_session", "arguments": arguments}], required, query)[1] == []
 
 
 def test_shipped_model_leaves_out_an_enum_value_nobody_asked_for():
@@ -79,5 +84,5 @@ def test_shipped_model_leaves_out_an_enum_value_nobody_asked_for():
     answer = Predictor().predict([(case["query"], tools)])[0]
     assert answer.calls == case["expected"]
     assert any("position=\"top\": the request does not name it" in w for w in answer.warnings)
-    plain = Predictor(unnamed_enums=False).predict([(case["query"], tools)])[0]
+    plain = Predictor(drop_unnamed=False).predict([(case["query"], tools)])[0]
     assert plain.calls[0]["arguments"].get("position") == "top"  # the addition the rule is for
