@@ -8,9 +8,11 @@ Optional values the request does not name: the model adds optional enum and bool
 (`set_live_captions {"enabled": true, "position": "top"}` for "I'm on a silent train and want to follow this
 podcast", `"raise_to_wake": true` for "keep my watch display always on"). An optional string enum value none of
 whose words (or their first four letters) the request uses is dropped, and so is an optional boolean none of whose
-name's telling words the request uses. On the 1,500-request validation sample (seed 13) no such enum value was
-right (65 were arguments the answer should not have, 13 wrong values, 14 in calls that should not be made), and 5
-such booleans were right against 35 the answer should not have.
+name's telling words the request uses; within an optional array of enum strings, each item the request does not
+name, and within an optional object the same, recursively (an array or object left empty goes too). On the
+1,500-request validation sample (seed 13) no such enum value was right (65 were arguments the answer should not
+have, 13 wrong values, 14 in calls that should not be made), and 5 such booleans were right against 35 the answer
+should not have.
 """
 from __future__ import annotations
 
@@ -108,9 +110,44 @@ def _unnamed(key: str, value, prop, asked: set[str]) -> bool:
     return False
 
 
+def _enum_items(prop: dict) -> bool:
+    items = prop.get("items")
+    return isinstance(items, dict) and isinstance(items.get("enum"), list)
+
+
+def _prune(args: dict, schema: dict, asked: set[str], where: str = "") -> tuple[dict, list[str]]:
+    """`args` without the optional values the request does not name (`_unnamed`); within an optional array of enum
+    strings, the items it does not name; within an optional object, the same, recursively. An array or object left
+    empty (or given empty) is dropped. Returns the arguments and the dropped values' paths, as `key=value`."""
+    required, props = schema.get("required") or [], schema.get("properties") or {}
+    out, dropped = {}, []
+    for key, value in args.items():
+        prop, path = props.get(key), where + key
+        if key in required or not isinstance(prop, dict):
+            out[key] = value
+            continue
+        if _unnamed(key, value, prop, asked):
+            dropped.append(f"{path}={compact(value)}")
+            continue
+        if isinstance(value, list) and _enum_items(prop):
+            kept = [v for v in value if not (isinstance(v, str) and not _word_keys(v) & asked)]
+            dropped += [f"{path}[]={compact(v)}" for v in value if v not in kept]
+        elif isinstance(value, dict) and isinstance(prop.get("properties"), dict):
+            kept, inner = _prune(value, prop, asked, path + ".")
+            dropped += inner
+        else:
+            out[key] = value
+            continue
+        if kept and value_validator(prop).is_valid(kept):
+            out[key] = kept
+        elif kept or not value:
+            dropped.append(f"{path}={compact(value)}")
+    return out, dropped
+
+
 def drop_unnamed_args(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
-    """The calls without each optional argument whose value the request does not name (`_unnamed`). Returns the
-    calls and a warning for each argument dropped."""
+    """The calls without each optional value the request does not name (`_prune`). Returns the calls and a warning
+    for each value dropped."""
     schemas, notes, asked = {t.name: t.parameters for t in tools}, [], _word_keys(query)
     out = []
     for call in calls:
@@ -118,9 +155,7 @@ def drop_unnamed_args(calls: list[dict], tools: list[Tool], query: str) -> tuple
         if not isinstance(schema, dict) or not isinstance(args, dict):
             out.append(call)
             continue
-        required, props = schema.get("required") or [], schema.get("properties") or {}
-        unnamed = [k for k, v in args.items() if k not in required and _unnamed(k, v, props.get(k), asked)]
-        notes += [f"dropped {call['name']}'s optional argument {k}={compact(args[k])}: the request does not name it"
-                  for k in unnamed]
-        out.append({**call, "arguments": {k: v for k, v in args.items() if k not in unnamed}} if unnamed else call)
+        kept, dropped = _prune(args, schema, asked)
+        notes += [f"dropped {call['name']}'s optional {d}: the request does not name it" for d in dropped]
+        out.append({**call, "arguments": kept} if dropped else call)
     return out, notes

@@ -86,3 +86,28 @@ def test_shipped_model_leaves_out_an_enum_value_nobody_asked_for():
     assert any("position=\"top\": the request does not name it" in w for w in answer.warnings)
     plain = Predictor(drop_unnamed=False).predict([(case["query"], tools)])[0]
     assert plain.calls[0]["arguments"].get("position") == "top"  # the addition the rule is for
+
+
+NEWS = {"name": "set_news_alerts", "description": "News alerts.", "parameters": {"type": "object", "properties": {
+    "enabled": {"type": "boolean"},
+    "categories": {"type": "array", "items": {"type": "string", "enum": ["world", "sports", "science"]}},
+    "quiet": {"type": "object", "properties": {"start": {"type": "string"}, "vibrate_only": {"type": "boolean"}}}},
+    "required": ["enabled"]}}
+
+
+@pytest.mark.parametrize("query, arguments, kept, dropped", [
+    ("turn on breaking news alerts", {"enabled": True, "categories": ["world"]}, {"enabled": True},
+     ["categories[]=\"world\""]),
+    ("sports and world news on", {"enabled": True, "categories": ["world", "science", "sports"]},
+     {"enabled": True, "categories": ["world", "sports"]}, ["categories[]=\"science\""]),
+    ("news alerts on", {"enabled": True, "categories": []}, {"enabled": True}, ["categories=[]"]),  # given empty
+    ("quiet from 22:00", {"enabled": True, "quiet": {"start": "22:00", "vibrate_only": True}},
+     {"enabled": True, "quiet": {"start": "22:00"}}, ["quiet.vibrate_only=true"]),
+    ("news alerts off", {"enabled": False, "quiet": {"vibrate_only": True}}, {"enabled": False},
+     ["quiet.vibrate_only=true"]),  # left empty: gone with its last value
+])
+def test_drop_unnamed_args_within_arrays_and_objects(query, arguments, kept, dropped):
+    calls, notes = drop_unnamed_args([{"name": "set_news_alerts", "arguments": arguments}],
+                                     parse_tools([NEWS], where="test"), query)
+    assert calls == [{"name": "set_news_alerts", "arguments": kept}]
+    assert notes == [f"dropped set_news_alerts's optional {d}: the request does not name it" for d in dropped]
