@@ -123,7 +123,7 @@ class Predictor:
         self.shortlist_tools = shortlist_tools  # tools too long for the encoder: the most relevant that fit
         # a first call whose part of the request points to a tool the answer lacks: decoded again with that tool
         self.retry_first = retry_first and drop_ungrounded and grammar and tool_prior > 0 and on_cpu
-        self.drop_unnamed = drop_unnamed and drop_ungrounded  # optional enums and booleans the request does not name
+        self.drop_unnamed = drop_unnamed and drop_ungrounded  # optional values the request does not name (named.py)
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
         results: list[Prediction | None] = [None] * len(requests)
