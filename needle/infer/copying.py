@@ -17,7 +17,7 @@ import re
 import torch
 
 from needle.data.format import compact
-from needle.data.grounding import schema_constants, ungrounded_values
+from needle.data.grounding import meridiem_fixed, schema_constants, ungrounded_values
 from needle.data.schema import Tool
 from needle.infer.cues import query_numbers
 
@@ -150,6 +150,28 @@ def repeats(value: bytes, query: bytes) -> bool:
         if run.strip() and value.endswith(run) and run not in query:
             return True
     return False
+
+
+def _meridiem(value, query: str, where: str, notes: list[str]):
+    if isinstance(value, str):
+        if (fixed := meridiem_fixed(value, query)) is not None:
+            notes.append(f"{where}: {compact(value)} -> {compact(fixed)}, the half of the day the request names")
+            return fixed
+    elif isinstance(value, dict):
+        return {k: _meridiem(v, query, f"{where}.{k}", notes) for k, v in value.items()}
+    elif isinstance(value, list):
+        return [_meridiem(v, query, where, notes) for v in value]
+    return value
+
+
+def fix_meridiem(calls: list[dict], query: str) -> tuple[list[dict], list[str]]:
+    """The calls with each clock time that names the other half of the day from the request's ('10:30' for
+    "10:30p.m.") set to the request's (`meridiem_fixed`); grounding would drop them. Returns the calls and a
+    warning for each change."""
+    notes: list[str] = []
+    out = [{**c, "arguments": _meridiem(c["arguments"], query, f"{c.get('name')}'s arguments", notes)}
+           if isinstance(c.get("arguments"), dict) else c for c in calls]
+    return out, notes
 
 
 def ground_calls(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:

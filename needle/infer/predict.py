@@ -21,7 +21,7 @@ from needle.data.format import ToolsTooLong, complete_calls, decoder_prefix, enc
 from needle.data.schema import Tool, call_problems
 from needle.infer.arrays import repair_arrays
 from needle.infer.constrained import Grammars
-from needle.infer.copying import ground_calls
+from needle.infer.copying import fix_meridiem, ground_calls
 from needle.infer.cues import fill_named_enums, swap_cued
 from needle.infer.distinct import distinct_values
 from needle.infer.engine import Engine
@@ -239,6 +239,8 @@ class Predictor:
             calls, repaired = repair_arrays(self.model, self.tok, enc, calls, tools, query)
             warnings += repaired
         if self.drop_ungrounded:
+            calls, fixed = fix_meridiem(calls, query)
+            warnings += fixed
             calls, dropped = ground_calls(calls, tools, query)
             warnings += dropped
         if self.relevance_floor is not None and self.grammars is not None:

@@ -1,5 +1,5 @@
 """Grounding checks found wanting by a real local teacher (Qwen2.5-Coder-1.5B): am/pm and bare digits."""
-from needle.data.grounding import is_grounded
+from needle.data.grounding import is_grounded, meridiem_fixed
 from needle.data.teacher_client import reply_budget
 
 
@@ -8,6 +8,18 @@ def test_clock_times_respect_am_and_pm():
     assert not is_grounded("08:00", "wake me at 8 pm") and not is_grounded("20:00", "wake me at 8 am")
     assert not is_grounded("10:30", "hold it until 10:30 pm") and is_grounded("22:30", "hold it until 10:30 PM")
     assert is_grounded("07:30", "the alarm at 07:30") and is_grounded("19:30", "at 7:30pm")
+
+
+def test_the_other_half_of_the_day_is_set_to_the_half_the_request_names():
+    assert meridiem_fixed("10:30", "for time 10:30p.m.; notes") == "22:30"
+    assert meridiem_fixed("17:15", "time 5:15 a.m., then") == "05:15"
+    assert meridiem_fixed("10:00", "time of day = 10p.m.") == "22:00"
+    assert meridiem_fixed("12:45", "from 12:45AM") == "00:45"
+    assert meridiem_fixed("5:15:00", "at 5:15 pm") == "17:15:00"  # the value's own form kept
+    assert meridiem_fixed("22:30", "until 10:30 pm") is None  # already the request's
+    assert meridiem_fixed("10:30", "at 10:30") is None and meridiem_fixed("tea", "at 10:30 pm") is None
+    assert meridiem_fixed("10:30", "at 10:30 PM or 10:30 AM") is None  # both halves named: the value is one of them
+    assert is_grounded(meridiem_fixed("10:30", "hold it until 10:30 pm"), "hold it until 10:30 pm")
 
 
 def test_digit_strings_need_whole_numbers():

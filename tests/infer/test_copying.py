@@ -11,6 +11,7 @@ from needle.infer import copying
 from needle.infer.copying import (
     continues_span,
     copy_biased_choice,
+    fix_meridiem,
     ground_calls,
     open_value,
     repeats,
@@ -162,6 +163,17 @@ def test_a_call_whose_required_value_is_not_in_the_request_is_not_made():
     assert warnings == ["dropped the call to gcd: its required a=4 not in the request"]
     unknown = [{"name": "other", "arguments": {"x": 1}}]  # not an offered tool: call_problems reports it
     assert ground_calls(unknown, tools, "q") == (unknown, [])
+
+
+def test_clock_times_of_the_other_half_of_the_day_are_set_to_the_request_s():
+    query = "log rowing for time 10:30p.m., and remind me at 6:00am"
+    calls = [{"name": "log", "arguments": {"time": "10:30", "note": "10:30", "at": {"times": ["18:00", "06:00"]}}}]
+    fixed, notes = fix_meridiem(calls, query)
+    assert fixed == [{"name": "log", "arguments": {"time": "22:30", "note": "22:30",
+                                                   "at": {"times": ["06:00", "06:00"]}}}]
+    assert notes[0] == 'log\'s arguments.time: "10:30" -> "22:30", the half of the day the request names'
+    assert len(notes) == 3 and fix_meridiem(fixed, query) == (fixed, [])
+    assert fix_meridiem([{"name": "x", "arguments": "?"}], query) == ([{"name": "x", "arguments": "?"}], [])
 
 
 def test_shipped_model_drops_an_invented_optional_argument():
