@@ -18,7 +18,7 @@ import torch
 
 from needle.data.format import compact
 from needle.data.grounding import meridiem_fixed, schema_constants, ungrounded_values
-from needle.data.schema import Tool
+from needle.data.schema import Tool, call_problems
 from needle.infer.cues import query_numbers
 
 _QUOTE, _BACKSLASH = 0x22, 0x5C
@@ -164,13 +164,19 @@ def _meridiem(value, query: str, where: str, notes: list[str]):
     return value
 
 
-def fix_meridiem(calls: list[dict], query: str) -> tuple[list[dict], list[str]]:
+def fix_meridiem(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
     """The calls with each clock time that names the other half of the day from the request's ('10:30' for
-    "10:30p.m.") set to the request's (`meridiem_fixed`); grounding would drop them. Returns the calls and a
-    warning for each change."""
-    notes: list[str] = []
-    out = [{**c, "arguments": _meridiem(c["arguments"], query, f"{c.get('name')}'s arguments", notes)}
-           if isinstance(c.get("arguments"), dict) else c for c in calls]
+    "10:30p.m.") set to the request's (`meridiem_fixed`); grounding would drop them. Not where that breaks the
+    call's schema (a 12-hour pattern). Returns the calls and a warning for each change."""
+    out, notes = [], []
+    for call in calls:
+        mine: list[str] = []
+        fixed = ({**call, "arguments": _meridiem(call["arguments"], query, f"{call.get('name')}'s arguments", mine)}
+                 if isinstance(call.get("arguments"), dict) else call)
+        if mine and call_problems([fixed], tools) and not call_problems([call], tools):
+            fixed, mine = call, []
+        out.append(fixed)
+        notes += mine
     return out, notes
 
 

@@ -239,7 +239,7 @@ class Predictor:
             calls, repaired = repair_arrays(self.model, self.tok, enc, calls, tools, query)
             warnings += repaired
         if self.drop_ungrounded:
-            calls, fixed = fix_meridiem(calls, query)
+            calls, fixed = fix_meridiem(calls, tools, query)
             warnings += fixed
             calls, dropped = ground_calls(calls, tools, query)
             warnings += dropped

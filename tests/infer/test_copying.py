@@ -165,15 +165,24 @@ def test_a_call_whose_required_value_is_not_in_the_request_is_not_made():
     assert ground_calls(unknown, tools, "q") == (unknown, [])
 
 
+LOG = {"name": "log", "description": "Log.", "parameters": {"type": "object", "properties": {
+    "time": {"type": "string"}, "note": {"type": "string"},
+    "at": {"type": "object", "properties": {"times": {"type": "array", "items": {"type": "string"}}}},
+    "clock12": {"type": "string", "pattern": "^(0?[1-9]|1[0-2]):[0-5][0-9]$"}}}}
+
+
 def test_clock_times_of_the_other_half_of_the_day_are_set_to_the_request_s():
-    query = "log rowing for time 10:30p.m., and remind me at 6:00am"
+    query, tools = "log rowing for time 10:30p.m., and remind me at 6:00am", parse_tools([LOG], where="test")
     calls = [{"name": "log", "arguments": {"time": "10:30", "note": "10:30", "at": {"times": ["18:00", "06:00"]}}}]
-    fixed, notes = fix_meridiem(calls, query)
+    fixed, notes = fix_meridiem(calls, tools, query)
     assert fixed == [{"name": "log", "arguments": {"time": "22:30", "note": "22:30",
                                                    "at": {"times": ["06:00", "06:00"]}}}]
     assert notes[0] == 'log\'s arguments.time: "10:30" -> "22:30", the half of the day the request names'
-    assert len(notes) == 3 and fix_meridiem(fixed, query) == (fixed, [])
-    assert fix_meridiem([{"name": "x", "arguments": "?"}], query) == ([{"name": "x", "arguments": "?"}], [])
+    assert len(notes) == 3 and fix_meridiem(fixed, tools, query) == (fixed, [])
+    twelve = [{"name": "log", "arguments": {"clock12": "10:30"}}]  # "22:30" would break its pattern: left alone
+    assert fix_meridiem(twelve, tools, query) == (twelve, [])
+    odd = [{"name": "x", "arguments": "?"}]
+    assert fix_meridiem(odd, tools, query) == (odd, [])
 
 
 def test_shipped_model_drops_an_invented_optional_argument():
