@@ -218,8 +218,11 @@ def _meridiem_conflict(hour: int, minute: int, query: str) -> bool:
 def meridiem_fixed(value: str, query: str) -> str | None:
     """The clock time the request names where `value` names the other half of the day ('10:30' for "10:30 p.m."
     -> '22:30', '17:15' for "5:15 a.m." -> '05:15'); None for any other value."""
-    m, q = _TIME.fullmatch(value), normalise_text(query)
-    if not m or int(m.group(1)) >= 24 or not _meridiem_conflict(int(m.group(1)), int(m.group(2)), q):
+    m = _TIME.fullmatch(value)
+    if not m or int(m.group(1)) >= 24:  # most values are no clock time: the request is not normalised for them
+        return None
+    q = normalise_text(query)
+    if not _meridiem_conflict(int(m.group(1)), int(m.group(2)), q):
         return None
     other = (int(m.group(1)) + 12) % 24
     if _meridiem_conflict(other, int(m.group(2)), q):

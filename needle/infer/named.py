@@ -97,13 +97,18 @@ def _word_keys(text: str) -> set[str]:
     return found | {w[:PREFIX] for w in found if len(w) >= PREFIX}
 
 
+def _enum_unnamed(value, asked: set[str]) -> bool:
+    """Whether `value`, an enum string, shares no word (nor a word's first PREFIX letters) with the request."""
+    return isinstance(value, str) and not _word_keys(value) & asked
+
+
 def _unnamed(key: str, value, prop, asked: set[str]) -> bool:
     """Whether an optional argument's value is one the request does not name: a string enum value none of whose
     words the request uses, or a boolean whose name's telling words (3+ letters, not GENERIC) it does not use."""
     if not isinstance(prop, dict):
         return False
     if isinstance(value, str) and isinstance(prop.get("enum"), list):
-        return not _word_keys(value) & asked
+        return _enum_unnamed(value, asked)
     if isinstance(value, bool):
         telling = _word_keys(" ".join(w for w in words(key) if len(w) > 2 and w.lower() not in GENERIC))
         return bool(telling) and not telling & asked
@@ -130,7 +135,7 @@ def _prune(args: dict, schema: dict, asked: set[str], where: str = "") -> tuple[
             dropped.append(f"{path}={compact(value)}")
             continue
         if isinstance(value, list) and _enum_items(prop):
-            kept = [v for v in value if not (isinstance(v, str) and not _word_keys(v) & asked)]
+            kept = [v for v in value if not _enum_unnamed(v, asked)]
             dropped += [f"{path}[]={compact(v)}" for v in value if v not in kept]
         elif isinstance(value, dict) and isinstance(prop.get("properties"), dict):
             kept, inner = _prune(value, prop, asked, path + ".")
