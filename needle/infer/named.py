@@ -164,3 +164,30 @@ def drop_unnamed_args(calls: list[dict], tools: list[Tool], query: str) -> tuple
         notes += [f"dropped {call['name']}'s optional {d}: the request does not name it" for d in dropped]
         out.append({**call, "arguments": kept} if dropped else call)
     return out, notes
+
+
+def swap_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
+    """The calls with each required string enum value the request does not name (`_enum_unnamed`) replaced by the
+    enum's one value the request does name, where it names exactly one (`"decision": "approve"` for "Decline
+    Mateo's Spotify Premium request"). Not for a tool called more than once (which call has which value?). Returns
+    the calls and a warning for each value replaced."""
+    schemas, notes, asked = {t.name: t.parameters for t in tools}, [], _word_keys(query)
+    names = [c.get("name") for c in calls]
+    out = []
+    for call in calls:
+        schema, args = schemas.get(call.get("name")), call.get("arguments")
+        if not isinstance(schema, dict) or not isinstance(args, dict) or names.count(call["name"]) > 1:
+            out.append(call)
+            continue
+        props, args = schema.get("properties") or {}, dict(args)
+        for key in schema.get("required") or []:
+            enum = (props.get(key) or {}).get("enum") if isinstance(props.get(key), dict) else None
+            if not isinstance(enum, list) or not _enum_unnamed(args.get(key), asked):
+                continue
+            named = [e for e in enum if isinstance(e, str) and not _enum_unnamed(e, asked)]
+            if len(named) == 1:
+                notes.append(f"{call['name']}'s {key}={compact(args[key])}, a value the request does not name, "
+                             f"replaced by {compact(named[0])}, the one value of its enum the request names")
+                args[key] = named[0]
+        out.append({**call, "arguments": args})
+    return out, notes

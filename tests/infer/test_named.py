@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from needle.data.schema import parse_tools
-from needle.infer.named import drop_unnamed_args, fill_named_strings, named_spans
+from needle.infer.named import drop_unnamed_args, fill_named_strings, named_spans, swap_unnamed_enums
 from needle.infer.predict import Predictor
 
 
@@ -107,3 +107,30 @@ def test_drop_unnamed_args_within_arrays_and_objects(query, arguments, kept, dro
                                      parse_tools([NEWS], where="test"), query)
     assert calls == [{"name": "set_news_alerts", "arguments": kept}]
     assert notes == [f"dropped set_news_alerts's optional {d}: the request does not name it" for d in dropped]
+
+
+PURCHASE = {"name": "respond_to_purchase_request", "description": "Answer a child's purchase request.",
+            "parameters": {"type": "object", "properties": {
+                "decision": {"type": "string", "enum": ["approve", "decline"]},
+                "measurement": {"type": "string", "enum": ["heart rate", "stress level", "ECG"]},
+                "tone": {"type": "string", "enum": ["kind", "firm"]}},
+                "required": ["decision", "measurement"]}}
+
+
+@pytest.mark.parametrize("query, arguments, changed", [
+    ("Decline Mateo's Spotify request", {"decision": "approve"}, {"decision": "decline"}),  # not named: the named one
+    ("decline it, and my heart is racing", {"decision": "decline", "measurement": "stress level"},
+     {"measurement": "heart rate"}),  # a word of the value is enough
+    ("approve or decline it?", {"decision": "approve"}, None),  # named itself
+    ("should I approve or decline it", {"decision": "approve", "measurement": "ECG"}, None),  # "ECG" not named,
+    # but neither is any other value of its enum
+    ("decline it, kindly", {"decision": "decline", "measurement": "ECG", "tone": "firm"}, None),  # optional: left
+    # to drop_unnamed_args and the named enum rule
+])
+def test_swap_unnamed_enums(query, arguments, changed):
+    tools = parse_tools([PURCHASE], where="test")
+    calls, notes = swap_unnamed_enums([{"name": PURCHASE["name"], "arguments": arguments}], tools, query)
+    assert calls == [{"name": PURCHASE["name"], "arguments": {**arguments, **(changed or {})}}]
+    assert len(notes) == len(changed or {})
+    twice = [{"name": PURCHASE["name"], "arguments": arguments}] * 2  # which call has which value?
+    assert swap_unnamed_enums(twice, tools, query) == (twice, [])
