@@ -3,13 +3,10 @@
 Grounding drops a call whose required value is not in the request; most such values are failed copies
 ('Yellowstone National Park' -> "Northorthorthorth"). Before that, the model scores every span of the request
 (1-6 words) as the value, given the answer written up to it, and the likeliest replaces the invented one when
-the model gives it a log-probability of at least `min_logprob`. Failing that, the span most like the invented value
-letter for letter replaces it when they are alike enough (`similar_to`, difflib's ratio: "sarmientosera@example.com"
--> "sarmientoserafina@example.com", "sususannebesson" -> "susannebesson"); otherwise the call is dropped as before.
+the model gives it a log-probability of at least `min_logprob`; otherwise the call is dropped as before.
 """
 from __future__ import annotations
 
-import difflib
 import os
 from functools import lru_cache
 
@@ -23,7 +20,6 @@ from needle.model.model import Needle
 
 MAX_SPAN_WORDS = 6
 MIN_LOGPROB = -2.0  # chosen on the generated validation sample (model card, "span repair")
-SIMILAR = 0.85  # letter-for-letter likeness of the fallback (model card, "span repair"); 0.8 also made two false calls
 CHUNK = 64  # candidate spans scored per batch
 EDGE = " \t\n,.;:!?()[]{}'\"\u201c\u201d\u2018\u2019"
 
@@ -152,17 +148,8 @@ def value_prefix(calls: list[dict], i: int, key: str) -> str:
             + "".join(a + "," for a in args) + compact(key) + ":")
 
 
-def nearest_span(value: str, spans: list[str]) -> tuple[str, float]:
-    """The span most like `value` letter for letter (difflib's ratio, any case), and that ratio."""
-    folded = value.casefold()
-    scored = [(difflib.SequenceMatcher(None, folded, s.casefold(), autojunk=False).ratio(), -n, s)
-              for n, s in enumerate(spans)]
-    ratio, _, span = max(scored)
-    return span, ratio
-
-
 def repair_calls(model: Needle, tok, enc: "list[int] | Encoded", calls: list[dict], tools: list[Tool], query: str,
-                 min_logprob: float = MIN_LOGPROB, similar_to: float | None = SIMILAR) -> tuple[list[dict], list[str]]:
+                 min_logprob: float = MIN_LOGPROB) -> tuple[list[dict], list[str]]:
     """The calls with each invented required string replaced by the request span the model likes best (when
     it likes it enough), and a note for each replacement. Anything else is left for `ground_calls`."""
     schemas, notes, spans, enc = {t.name: t.parameters for t in tools}, [], None, as_encoded(model, enc)
@@ -188,9 +175,4 @@ def repair_calls(model: Needle, tok, enc: "list[int] | Encoded", calls: list[dic
                              f"replaced by {compact(options[best])}, the span of the request the model rates highest "
                              f"(log-probability {scores[best]:.2f})")
                 args[key] = options[best]
-            elif similar_to is not None and (near := nearest_span(args[key], options))[1] >= similar_to:
-                notes.append(f"{call['name']}'s required {key}={compact(args[key])} is not in the request: "
-                             f"replaced by {compact(near[0])}, the span of the request it is most like "
-                             f"(similarity {near[1]:.2f})")
-                args[key] = near[0]
     return calls, notes

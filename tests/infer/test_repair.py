@@ -9,8 +9,8 @@ from needle.data.schema import parse_tools
 from needle.infer.engine import Engine
 from needle.infer.generate import generate_fast, pad_batch
 from needle.infer.predict import Predictor
-from needle.infer.repair import (Encoded, closing_ids, encode_request, nearest_span, query_spans, repair_calls,
-                                 shared_rows, span_logprobs, value_prefix)
+from needle.infer.repair import (Encoded, closing_ids, encode_request, query_spans, repair_calls, shared_rows,
+                                 span_logprobs, value_prefix)
 
 CREATE_LIST = {"name": "create_list", "description": "Create a new named list (shopping, to-do, packing...), "
                "optionally shared with people.", "parameters": {"type": "object", "properties": {
@@ -158,29 +158,3 @@ def test_shipped_model_writes_the_list_name_it_failed_to_copy():
     repaired = Predictor(batch_size=1).predict(requests)[0]  # the default
     assert repaired.calls == [{"name": "create_list", "arguments": {"name": "Christmas Gifts"}}]
     # (phase 10's weights wrote the tool's name as the list's, which repair replaced; phase 12's copy it right)
-
-
-def test_nearest_span_is_the_most_alike_letter_for_letter():
-    spans = query_spans("check if sarmientoserafina@example.com was in a breach")
-    span, ratio = nearest_span("sarmientosera@example.com", spans)
-    assert span == "sarmientoserafina@example.com" and ratio == pytest.approx(0.926, abs=1e-3)
-    assert nearest_span("SUSUSANNE", ["susanne", "Susan"])[0] == "susanne"  # any case
-    assert nearest_span("ab", ["x", "y"]) == ("x", 0.0)  # nothing alike: the first, at 0
-
-
-def test_repair_falls_back_to_the_most_alike_span(tiny_model, tok):
-    tool = {"name": "check_breach", "description": "Check an email address against known breaches.",
-            "parameters": {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]}}
-    offered = parse_tools([tool], where="test")
-    query = "has sarmientoserafina@example.com been in a data breach?"
-    enc = encode_prompt(tok, query, offered, tiny_model.cfg.max_encoder_len).ids
-    garbled = [{"name": "check_breach", "arguments": {"email": "sarmientosera@example.com"}}]
-    # no span the model rates at 0.5 or above: the span most like the garbled value, when alike enough
-    fixed, notes = repair_calls(tiny_model, tok, enc, garbled, offered, query, min_logprob=0.5)
-    assert fixed == [{"name": "check_breach", "arguments": {"email": "sarmientoserafina@example.com"}}]
-    assert notes == ['check_breach\'s required email="sarmientosera@example.com" is not in the request: replaced by '
-                     '"sarmientoserafina@example.com", the span of the request it is most like (similarity 0.93)']
-    assert repair_calls(tiny_model, tok, enc, garbled, offered, query, 0.5, similar_to=None) == (garbled, [])
-    assert repair_calls(tiny_model, tok, enc, garbled, offered, query, 0.5, similar_to=0.95) == (garbled, [])
-    unlike = [{"name": "check_breach", "arguments": {"email": "on-layorauthentication"}}]
-    assert repair_calls(tiny_model, tok, enc, unlike, offered, query, min_logprob=0.5) == (unlike, [])
