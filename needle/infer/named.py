@@ -191,3 +191,25 @@ def swap_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tupl
                 args[key] = named[0]
         out.append({**call, "arguments": args})
     return out, notes
+
+
+def drop_unnamed_calls(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
+    """The calls without those resting on nothing the request says: a call with a required string enum value the
+    request does not name (`_enum_unnamed`, after `swap_unnamed_enums`) and no other argument but booleans
+    (`start_watch_workout {"activity": "strength training"}` for "turn off wrist detection on my watch"). Returns
+    the calls and a warning for each call dropped."""
+    schemas, notes, asked, out = {t.name: t.parameters for t in tools}, [], _word_keys(query), []
+    for call in calls:
+        schema, args = schemas.get(call.get("name")), call.get("arguments")
+        if not isinstance(schema, dict) or not isinstance(args, dict):
+            out.append(call)
+            continue
+        props = schema.get("properties") or {}
+        unnamed = [k for k in schema.get("required") or [] if isinstance(props.get(k), dict)
+                   and isinstance(props[k].get("enum"), list) and _enum_unnamed(args.get(k), asked)]
+        if unnamed and all(k in unnamed or isinstance(v, bool) for k, v in args.items()):
+            notes.append(f"dropped the call to {call['name']}: the request names none of its values ("
+                         + ", ".join(f"{k}={compact(args[k])}" for k in unnamed) + ")")
+            continue
+        out.append(call)
+    return out, notes

@@ -27,7 +27,7 @@ from needle.infer.distinct import distinct_values
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.listed import expand_listed
-from needle.infer.named import drop_unnamed_args, fill_named_strings, swap_unnamed_enums
+from needle.infer.named import drop_unnamed_args, drop_unnamed_calls, fill_named_strings, swap_unnamed_enums
 from needle.infer.quantize import WEIGHT_KINDS
 from needle.infer.repair import MIN_LOGPROB, Encoded, repair_calls
 from needle.infer.shortlist import shortlist
@@ -256,6 +256,8 @@ class Predictor:
             warnings += dropped
             calls, changed = swap_unnamed_enums(calls, tools, query)
             warnings += changed
+            calls, dropped = drop_unnamed_calls(calls, tools, query)
+            warnings += dropped
         if self.fill_enums:
             calls, added = fill_named_enums(calls, tools, query)
             warnings += added

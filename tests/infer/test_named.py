@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from needle.data.schema import parse_tools
-from needle.infer.named import drop_unnamed_args, fill_named_strings, named_spans, swap_unnamed_enums
+from needle.infer.named import (drop_unnamed_args, drop_unnamed_calls, fill_named_strings, named_spans,
+                                swap_unnamed_enums)
 from needle.infer.predict import Predictor
 
 
@@ -134,3 +135,21 @@ def test_swap_unnamed_enums(query, arguments, changed):
     assert len(notes) == len(changed or {})
     twice = [{"name": PURCHASE["name"], "arguments": arguments}] * 2  # which call has which value?
     assert swap_unnamed_enums(twice, tools, query) == (twice, [])
+
+
+@pytest.mark.parametrize("query, arguments, dropped", [
+    ("turn off wrist detection on my watch", {"decision": "approve", "measurement": "ECG"}, True),  # nothing named
+    ("turn off wrist detection", {"decision": "approve", "measurement": "ECG", "tone": "kind"}, False),  # an
+    # optional value counts: unnamed ones are gone before this rule (drop_unnamed_args)
+    ("approve it", {"decision": "approve", "measurement": "ECG"}, False),  # one value named is enough
+    ("turn off wrist detection", {"decision": "approve", "note": "wrist"}, False),  # a value beside it
+    ("turn off wrist detection", {"tone": "kind"}, False),  # only required enum values count
+])
+def test_drop_unnamed_calls(query, arguments, dropped):
+    tool = {**PURCHASE, "parameters": {**PURCHASE["parameters"], "properties": {
+        **PURCHASE["parameters"]["properties"], "note": {"type": "string"}}}}
+    tools = parse_tools([tool], where="test")
+    calls = [{"name": PURCHASE["name"], "arguments": arguments}]
+    kept, notes = drop_unnamed_calls(calls, tools, query)
+    assert kept == ([] if dropped else calls)
+    assert len(notes) == dropped and (not dropped or "the request names none of its values" in notes[0])
