@@ -251,3 +251,42 @@ def fill_named_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[
                      for k, v in found.items()]
         out.append({**call, "arguments": {**args, **found}})
     return out, warnings
+
+
+def _as_number(token: str, prop: dict) -> int | float | None:
+    """A number of the request as a value for `prop`: an int where it is written whole, else a float where the
+    schema takes any number; None where it does not fit the schema's type."""
+    types = schema_types(prop)
+    if "." not in token:
+        return int(token) if types & {"integer", "number"} else None
+    return float(token) if "number" in types else None
+
+
+def fill_cued_numbers(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
+    """The calls with each optional numeric argument they leave out filled in where the request names it beside
+    exactly one number (`number_cues`) that no value of the answer uses ("older than months is 24" ->
+    `older_than_months: 24`), and where that number is valid for it. Not for a tool called more than once. Returns
+    the calls and a warning for each argument added."""
+    schemas, names, notes = {t.name: t.parameters for t in tools}, [c.get("name") for c in calls], []
+    used = {float(v) for c in calls if isinstance(c.get("arguments"), dict) for v in c["arguments"].values()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    out = []
+    for call in calls:
+        schema, args = schemas.get(call.get("name")), call.get("arguments")
+        if not isinstance(schema, dict) or not isinstance(args, dict) or names.count(call["name"]) > 1:
+            out.append(call)
+            continue
+        props, required, args = schema.get("properties") or {}, schema.get("required") or [], dict(args)
+        for key, tokens in number_cues(query, list(props)).items():
+            prop = props.get(key)
+            if key in args or key in required or not isinstance(prop, dict):
+                continue
+            free = {t.decode() for t in tokens if float(t) not in used}
+            value = _as_number(free.pop(), prop) if len(free) == 1 else None
+            if value is not None and value_validator(prop).is_valid(value):
+                args[key] = value
+                used.add(float(value))
+                notes.append(f"added {call['name']}'s optional argument {key}={compact(value)}: the request names it "
+                             f"beside the number")
+        out.append({**call, "arguments": args})
+    return out, notes

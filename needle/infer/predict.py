@@ -22,7 +22,7 @@ from needle.data.schema import Tool, call_problems
 from needle.infer.arrays import repair_arrays
 from needle.infer.constrained import Grammars
 from needle.infer.copying import fix_meridiem, ground_calls
-from needle.infer.cues import fill_named_enums, swap_cued
+from needle.infer.cues import fill_cued_numbers, fill_named_enums, swap_cued
 from needle.infer.distinct import distinct_values
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
@@ -260,6 +260,8 @@ class Predictor:
             warnings += dropped
         if self.fill_enums:
             calls, added = fill_named_enums(calls, tools, query)
+            warnings += added
+            calls, added = fill_cued_numbers(calls, tools, query)
             warnings += added
             calls, added = fill_named_strings(self.model, self.tok, enc, calls, tools, query)
             warnings += added

@@ -5,8 +5,8 @@ import pytest
 
 from needle.data.schema import parse_tools
 from needle.infer.copying import continues_span
-from needle.infer.cues import (before_cue, fill_named_enums, number_cues, numbers_for_slot, positional_keys,
-                               query_numbers, standalone_numbers, swap_cued)
+from needle.infer.cues import (before_cue, fill_cued_numbers, fill_named_enums, number_cues, numbers_for_slot,
+                               positional_keys, query_numbers, standalone_numbers, swap_cued)
 from needle.infer.predict import Predictor
 
 
@@ -209,3 +209,28 @@ def test_shipped_model_puts_values_where_the_request_names_them():
     assert swapped.calls == [{"name": "getUserAttributes", "arguments": {"userid": "NHTD3", "serverid": "56651"}}]
     assert any("swapped" in w for w in swapped.warnings)
     assert Predictor(distinct=False).predict(requests)[0].calls[0]["arguments"]["userid"] == "56651"
+
+
+AUDIT = {"name": "audit_passwords", "description": "Scan the vault.", "parameters": {"type": "object", "properties": {
+    "issues": {"type": "string"}, "older_than_months": {"type": "integer", "minimum": 1, "maximum": 120},
+    "score": {"type": "number"}, "limit": {"type": "integer"}}, "required": ["issues"]}}
+
+
+@pytest.mark.parametrize("query, arguments, added", [
+    ("weak ones, older than months is 24", {"issues": "weak"}, {"older_than_months": 24}),
+    ("weak, score of 2.5", {"issues": "weak"}, {"score": 2.5}),  # a float where the schema takes any number
+    ("weak, older than months is 2.5", {"issues": "weak"}, {}),  # not an integer
+    ("weak, older than months is 240", {"issues": "weak"}, {}),  # over the schema's maximum
+    ("weak, older than months is 24", {"issues": "weak", "older_than_months": 12}, {}),  # given already
+    ("limit 24, older than months is 24", {"issues": "weak", "limit": 24}, {}),  # the answer uses 24 already
+    ("weak ones from 24 months", {"issues": "weak"}, {"older_than_months": 24}),  # a cue after it counts too
+    ("weak ones from 24 weeks", {"issues": "weak"}, {}),  # the number is not cued to the argument
+])
+def test_fill_cued_numbers(query, arguments, added):
+    tools = parse_tools([AUDIT], where="test")
+    calls, notes = fill_cued_numbers([{"name": "audit_passwords", "arguments": arguments}], tools, query)
+    assert calls == [{"name": "audit_passwords", "arguments": {**arguments, **added}}]
+    assert notes == [f"added audit_passwords's optional argument {k}={v}: the request names it beside the number"
+                     for k, v in added.items()]
+    twice = [{"name": "audit_passwords", "arguments": arguments}] * 2  # which call is it for?
+    assert fill_cued_numbers(twice, tools, query) == (twice, [])
