@@ -2,7 +2,8 @@
 
 Optional strings the request names: an optional string argument the model left out, where the request writes
 the argument's name beside a value ("using Hindi as the lang", "for zone fundraiser"), is filled in with the span
-beside the name that the model rates highest as that value, when it rates it highly enough.
+beside the name that the model rates highest as that value, when it rates it highly enough. Optional booleans the
+request gives a value ("include symbols: yes", "reply all disabled") are filled in the same way, without the model.
 
 Optional values the request does not name: the model adds optional enum and boolean arguments nobody asked for
 (`set_live_captions {"enabled": true, "position": "top"}` for "I'm on a silent train and want to follow this
@@ -15,6 +16,8 @@ have, 13 wrong values, 14 in calls that should not be made), and 5 such booleans
 should not have.
 """
 from __future__ import annotations
+
+import re
 
 from needle.data.format import compact
 from needle.data.grounding import schema_types
@@ -212,4 +215,49 @@ def drop_unnamed_calls(calls: list[dict], tools: list[Tool], query: str) -> tupl
                          + ", ".join(f"{k}={compact(args[k])}" for k in unnamed) + ")")
             continue
         out.append(call)
+    return out, notes
+
+
+_SAYS_TRUE = frozenset({"yes", "on", "true", "enabled", "enable"})
+_SAYS_FALSE = frozenset({"no", "off", "false", "disabled", "disable"})
+_SWITCH_LINKS = frozenset({"is", "set", "to", "switched", "turned", "should", "be", "="})
+_SWITCH_TOKEN = re.compile(r"[^\W_]+|=")
+MAX_SWITCH_LINKS = 3
+
+
+def named_switch(query: str, key: str) -> bool | None:
+    """The value the request gives a boolean argument by writing all of its name's words then (through at most
+    MAX_SWITCH_LINKS linking words) yes/on/enabled or no/off/disabled ("include symbols: yes", "unread only switched
+    on", "reply all disabled"); None where it gives none, or both."""
+    kw = key_words(key)
+    toks = [stem(m.group().lower()) for m in _SWITCH_TOKEN.finditer(query)]
+    found = set()
+    for i in range(len(toks) - len(kw) + 1) if kw else ():
+        if set(toks[i:i + len(kw)]) != kw:
+            continue
+        j = i + len(kw)
+        while j < len(toks) and toks[j] in _SWITCH_LINKS and j - i - len(kw) < MAX_SWITCH_LINKS:
+            j += 1
+        if j < len(toks) and (toks[j] in _SAYS_TRUE or toks[j] in _SAYS_FALSE):
+            found.add(toks[j] in _SAYS_TRUE)
+    return found.pop() if len(found) == 1 else None
+
+
+def fill_named_switches(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
+    """The calls with each optional boolean argument they leave out filled in where the request gives it a value
+    (`named_switch`). Not for a tool called more than once. Returns the calls and a warning for each argument added."""
+    schemas, names, notes, out = {t.name: t.parameters for t in tools}, [c.get("name") for c in calls], [], []
+    for call in calls:
+        schema, args = schemas.get(call.get("name")), call.get("arguments")
+        if not isinstance(schema, dict) or not isinstance(args, dict) or names.count(call["name"]) > 1:
+            out.append(call)
+            continue
+        required, args = schema.get("required") or [], dict(args)
+        for key, prop in (schema.get("properties") or {}).items():
+            if key in args or key in required or not isinstance(prop, dict) or schema_types(prop) != {"boolean"}:
+                continue
+            if (value := named_switch(query, key)) is not None:
+                args[key] = value
+                notes.append(f"added {call['name']}'s optional argument {key}={compact(value)}: the request gives it")
+        out.append({**call, "arguments": args})
     return out, notes

@@ -27,7 +27,8 @@ from needle.infer.distinct import distinct_values
 from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.listed import expand_listed
-from needle.infer.named import drop_unnamed_args, drop_unnamed_calls, fill_named_strings, swap_unnamed_enums
+from needle.infer.named import (drop_unnamed_args, drop_unnamed_calls, fill_named_strings, fill_named_switches,
+                                swap_unnamed_enums)
 from needle.infer.quantize import WEIGHT_KINDS
 from needle.infer.repair import MIN_LOGPROB, Encoded, repair_calls
 from needle.infer.shortlist import shortlist
@@ -262,6 +263,8 @@ class Predictor:
             calls, added = fill_named_enums(calls, tools, query)
             warnings += added
             calls, added = fill_cued_numbers(calls, tools, query)
+            warnings += added
+            calls, added = fill_named_switches(calls, tools, query)
             warnings += added
             calls, added = fill_named_strings(self.model, self.tok, enc, calls, tools, query)
             warnings += added

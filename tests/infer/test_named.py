@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from needle.data.schema import parse_tools
-from needle.infer.named import (drop_unnamed_args, drop_unnamed_calls, fill_named_strings, named_spans,
-                                swap_unnamed_enums)
+from needle.infer.named import (drop_unnamed_args, drop_unnamed_calls, fill_named_strings, fill_named_switches,
+                                named_spans, named_switch, swap_unnamed_enums)
 from needle.infer.predict import Predictor
 
 
@@ -153,3 +153,27 @@ def test_drop_unnamed_calls(query, arguments, dropped):
     kept, notes = drop_unnamed_calls(calls, tools, query)
     assert kept == ([] if dropped else calls)
     assert len(notes) == dropped and (not dropped or "the request names none of its values" in notes[0])
+
+
+@pytest.mark.parametrize("query, key, value", [
+    ("include symbols: yes", "include_symbols", True),
+    ("search emails, unread only switched on", "unread_only", True),
+    ("reply all disabled", "reply_all", False),
+    ("validate only = no", "validateOnly", False),  # camelCase name, "=" links
+    ("symbols please", "include_symbols", None),  # not every word of the name
+    ("include symbols: yes, include symbols: no", "include_symbols", None),  # both: which?
+    ("include symbols in it", "include_symbols", None),  # no value given
+])
+def test_named_switch(query, key, value):
+    assert named_switch(query, key) is value
+
+
+def test_fill_named_switches():
+    tools = parse_tools([PARKING], where="test")
+    one = [{"name": "get_parking_session", "arguments": {"duration_minutes": 22}}]
+    calls, notes = fill_named_switches(one, tools, "22 minutes, notify on expiry: yes")
+    assert calls == [{"name": "get_parking_session", "arguments": {"duration_minutes": 22, "notify_on_expiry": True}}]
+    assert notes == ["added get_parking_session's optional argument notify_on_expiry=true: the request gives it"]
+    given = [{"name": "get_parking_session", "arguments": {"duration_minutes": 22, "notify_on_expiry": False}}]
+    assert fill_named_switches(given, tools, "notify on expiry: yes") == (given, [])  # the model's own value stays
+    assert fill_named_switches(one * 2, tools, "notify on expiry: yes") == (one * 2, [])  # which call?
