@@ -225,6 +225,17 @@ def _named(value: str, query: str) -> bool:
     return len(value) >= 2 and re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", query, re.IGNORECASE) is not None
 
 
+def lone_calls(calls: list[dict], tools: list[Tool]):
+    """Each call with its tool's parameter schema where the rules that fill in or change a call's values may touch
+    it (a tool offered, arguments that are an object, a tool the answer calls once: which call would a value be
+    for?), else with None."""
+    schemas, names = {t.name: t.parameters for t in tools}, [c.get("name") for c in calls]
+    for call in calls:
+        schema = schemas.get(call.get("name"))
+        fits = isinstance(schema, dict) and isinstance(call.get("arguments"), dict) and names.count(call["name"]) == 1
+        yield call, schema if fits else None
+
+
 def fill_named_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
     """The calls with each optional enum argument they leave out filled in where the request names exactly one
     of its values word for word (any case): "425 degrees celsius, upper oven" -> unit "celsius", oven "upper".
@@ -267,16 +278,14 @@ def fill_cued_numbers(calls: list[dict], tools: list[Tool], query: str) -> tuple
     exactly one number (`number_cues`) that no value of the answer uses ("older than months is 24" ->
     `older_than_months: 24`), and where that number is valid for it. Not for a tool called more than once. Returns
     the calls and a warning for each argument added."""
-    schemas, names, notes = {t.name: t.parameters for t in tools}, [c.get("name") for c in calls], []
     used = {float(v) for c in calls if isinstance(c.get("arguments"), dict) for v in c["arguments"].values()
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    out = []
-    for call in calls:
-        schema, args = schemas.get(call.get("name")), call.get("arguments")
-        if not isinstance(schema, dict) or not isinstance(args, dict) or names.count(call["name"]) > 1:
+    out, notes = [], []
+    for call, schema in lone_calls(calls, tools):
+        if schema is None:
             out.append(call)
             continue
-        props, required, args = schema.get("properties") or {}, schema.get("required") or [], dict(args)
+        props, required, args = schema.get("properties") or {}, schema.get("required") or [], dict(call["arguments"])
         for key, tokens in number_cues(query, list(props)).items():
             prop = props.get(key)
             if key in args or key in required or not isinstance(prop, dict):

@@ -23,7 +23,7 @@ from needle.data.format import compact
 from needle.data.grounding import schema_types
 from needle.data.respell import words
 from needle.data.schema import Tool, value_validator
-from needle.infer.cues import MAX_STRING_LINKS, STRING_LINKS, WORD, key_words, stem
+from needle.infer.cues import MAX_STRING_LINKS, STRING_LINKS, WORD, key_words, lone_calls, stem
 from needle.infer.repair import EDGE, MAX_SPAN_WORDS, MIN_LOGPROB, Encoded, as_encoded, span_logprobs, value_prefix
 from needle.model.model import Needle
 
@@ -174,15 +174,12 @@ def swap_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tupl
     enum's one value the request does name, where it names exactly one (`"decision": "approve"` for "Decline
     Mateo's Spotify Premium request"). Not for a tool called more than once (which call has which value?). Returns
     the calls and a warning for each value replaced."""
-    schemas, notes, asked = {t.name: t.parameters for t in tools}, [], _word_keys(query)
-    names = [c.get("name") for c in calls]
-    out = []
-    for call in calls:
-        schema, args = schemas.get(call.get("name")), call.get("arguments")
-        if not isinstance(schema, dict) or not isinstance(args, dict) or names.count(call["name"]) > 1:
+    notes, asked, out = [], _word_keys(query), []
+    for call, schema in lone_calls(calls, tools):
+        if schema is None:
             out.append(call)
             continue
-        props, args = schema.get("properties") or {}, dict(args)
+        props, args = schema.get("properties") or {}, dict(call["arguments"])
         for key in schema.get("required") or []:
             enum = (props.get(key) or {}).get("enum") if isinstance(props.get(key), dict) else None
             if not isinstance(enum, list) or not _enum_unnamed(args.get(key), asked):
@@ -246,13 +243,12 @@ def named_switch(query: str, key: str) -> bool | None:
 def fill_named_switches(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
     """The calls with each optional boolean argument they leave out filled in where the request gives it a value
     (`named_switch`). Not for a tool called more than once. Returns the calls and a warning for each argument added."""
-    schemas, names, notes, out = {t.name: t.parameters for t in tools}, [c.get("name") for c in calls], [], []
-    for call in calls:
-        schema, args = schemas.get(call.get("name")), call.get("arguments")
-        if not isinstance(schema, dict) or not isinstance(args, dict) or names.count(call["name"]) > 1:
+    notes, out = [], []
+    for call, schema in lone_calls(calls, tools):
+        if schema is None:
             out.append(call)
             continue
-        required, args = schema.get("required") or [], dict(args)
+        required, args = schema.get("required") or [], dict(call["arguments"])
         for key, prop in (schema.get("properties") or {}).items():
             if key in args or key in required or not isinstance(prop, dict) or schema_types(prop) != {"boolean"}:
                 continue
