@@ -197,8 +197,11 @@ def test_shipped_model_picks_the_tool_the_request_points_to():
     requests = [("Put the ringer on vibrate.", tools)]
     assert Predictor(batch_size=1).predict(requests)[0].calls == [
         {"name": "set_ringer_mode", "arguments": {"mode": "vibrate"}}]
-    without = Predictor(batch_size=1, tool_prior=0, relevance_floor=None).predict(requests)[0].calls
-    assert without[0]["name"] == "set_vibration_strength"  # the failure the prior is for
+    without = Predictor(batch_size=1, tool_prior=0, relevance_floor=None, drop_unnamed=False).predict(requests)[0]
+    assert without.calls[0]["name"] == "set_vibration_strength"  # the failure the prior is for
+    # (its values are ones the request does not name: without the prior, the rules after decoding drop the call)
+    dropped = Predictor(batch_size=1, tool_prior=0, relevance_floor=None).predict(requests)[0]
+    assert dropped.calls == [] and any("the request names none of its values" in w for w in dropped.warnings)
 
 
 def test_shipped_model_answers_a_request_close_to_a_tool_instead_of_abstaining():
