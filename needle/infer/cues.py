@@ -241,14 +241,12 @@ def fill_named_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[
     of its values word for word (any case): "425 degrees celsius, upper oven" -> unit "celsius", oven "upper".
     Not for a tool called more than once (which call is it for?), nor a value the call already uses or that
     names a value of two of the tool's arguments. Returns the calls and a warning for each argument added."""
-    schemas = {t.name: t.parameters for t in tools}
-    names = [c.get("name") for c in calls]
     out, warnings = [], []
-    for call in calls:
-        schema, args = schemas.get(call.get("name")), call.get("arguments")
-        if not isinstance(schema, dict) or not isinstance(args, dict) or names.count(call["name"]) > 1:
+    for call, schema in lone_calls(calls, tools):
+        if schema is None:
             out.append(call)
             continue
+        args = call["arguments"]
         used = {v.lower() for v in args.values() if isinstance(v, str)}
         found = {}
         for key, prop in (schema.get("properties") or {}).items():

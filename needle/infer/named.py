@@ -169,6 +169,13 @@ def drop_unnamed_args(calls: list[dict], tools: list[Tool], query: str) -> tuple
     return out, notes
 
 
+def _unnamed_required(args: dict, schema: dict, asked: set[str]) -> list[str]:
+    """The required string enum arguments whose values the request does not name (`_enum_unnamed`)."""
+    props = schema.get("properties") or {}
+    return [k for k in schema.get("required") or [] if isinstance(props.get(k), dict)
+            and isinstance(props[k].get("enum"), list) and _enum_unnamed(args.get(k), asked)]
+
+
 def swap_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
     """The calls with each required string enum value the request does not name (`_enum_unnamed`) replaced by the
     enum's one value the request does name, where it names exactly one (`"decision": "approve"` for "Decline
@@ -179,12 +186,9 @@ def swap_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tupl
         if schema is None:
             out.append(call)
             continue
-        props, args = schema.get("properties") or {}, dict(call["arguments"])
-        for key in schema.get("required") or []:
-            enum = (props.get(key) or {}).get("enum") if isinstance(props.get(key), dict) else None
-            if not isinstance(enum, list) or not _enum_unnamed(args.get(key), asked):
-                continue
-            named = [e for e in enum if isinstance(e, str) and not _enum_unnamed(e, asked)]
+        args = dict(call["arguments"])
+        for key in _unnamed_required(args, schema, asked):
+            named = [e for e in schema["properties"][key]["enum"] if isinstance(e, str) and not _enum_unnamed(e, asked)]
             if len(named) == 1:
                 notes.append(f"{call['name']}'s {key}={compact(args[key])}, a value the request does not name, "
                              f"replaced by {compact(named[0])}, the one value of its enum the request names")
@@ -204,9 +208,7 @@ def drop_unnamed_calls(calls: list[dict], tools: list[Tool], query: str) -> tupl
         if not isinstance(schema, dict) or not isinstance(args, dict):
             out.append(call)
             continue
-        props = schema.get("properties") or {}
-        unnamed = [k for k in schema.get("required") or [] if isinstance(props.get(k), dict)
-                   and isinstance(props[k].get("enum"), list) and _enum_unnamed(args.get(k), asked)]
+        unnamed = _unnamed_required(args, schema, asked)
         if unnamed and all(k in unnamed or isinstance(v, bool) for k, v in args.items()):
             notes.append(f"dropped the call to {call['name']}: the request names none of its values ("
                          + ", ".join(f"{k}={compact(args[k])}" for k in unnamed) + ")")
