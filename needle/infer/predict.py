@@ -20,6 +20,7 @@ import torch
 from needle.data.format import ToolsTooLong, complete_calls, decoder_prefix, encode_prompt, parse_answer
 from needle.data.schema import Tool, call_problems
 from needle.infer.arrays import repair_arrays
+from needle.infer.clauses import add_clause_calls, open_clauses
 from needle.infer.constrained import Grammars
 from needle.infer.copying import fix_meridiem, ground_calls
 from needle.infer.cues import fill_cued_numbers, fill_named_enums, swap_cued
@@ -104,7 +105,7 @@ class Predictor:
                  relevant_above: float = RELEVANT_ABOVE, shortlist_tools: bool = True,
                  span_repair: float | None = MIN_LOGPROB, relevance_floor: float | None = RELEVANCE_FLOOR,
                  repair_lists: bool = True, distinct: bool = True, retry_first: bool = True,
-                 drop_unnamed: bool = True):
+                 drop_unnamed: bool = True, clause_calls: bool = True):
         if weights not in WEIGHT_KINDS:
             raise ValueError(f"weights must be one of {', '.join(WEIGHT_KINDS)}, got {weights!r}")
         self.model, self.path = load_model(checkpoint or default_checkpoint(), device)
@@ -125,8 +126,17 @@ class Predictor:
         # a first call whose part of the request points to a tool the answer lacks: decoded again with that tool
         self.retry_first = retry_first and drop_ungrounded and grammar and tool_prior > 0 and on_cpu
         self.drop_unnamed = drop_unnamed and drop_ungrounded  # optional values the request does not name (named.py)
+        # the clauses an answer leaves out answered alone, their calls to tools it lacks added (clauses.py)
+        self.clause_calls = clause_calls and drop_ungrounded and relevance_floor is not None
 
     def predict(self, requests: list[tuple[str, list[Tool]]]) -> list[Prediction]:
+        results, requests = self._answer(requests)
+        if self.clause_calls:
+            self._add_clause_calls(requests, results)
+        return results
+
+    def _answer(self, requests: list[tuple[str, list[Tool]]]) -> tuple[list[Prediction], list]:
+        """Each request's prediction, and the requests with the tools each was answered with."""
         results: list[Prediction | None] = [None] * len(requests)
         requests, prompts = list(requests), {}
         for i, (query, tools) in enumerate(requests):
@@ -145,7 +155,29 @@ class Predictor:
             for i, pred in zip(idx, preds):
                 pred.warnings = (results[i].warnings if results[i] else []) + pred.warnings
                 results[i] = pred
-        return results
+        return results, requests
+
+    def _add_clause_calls(self, requests: list[tuple[str, list[Tool]]], results: list[Prediction]) -> None:
+        """Answers the open clauses of every answer with calls alone, and adds their calls to tools it lacks."""
+        jobs, owners = [], []
+        for i, ((query, tools), pred) in enumerate(zip(requests, results)):
+            if pred.calls and pred.error is None:
+                for a, b in open_clauses(query, pred.calls):
+                    jobs.append((query[a:b], tools))
+                    owners.append((i, a, b))
+        if not jobs:
+            return
+        found: dict[int, list] = {}
+        for (i, a, b), pred in zip(owners, self._answer(jobs)[0]):
+            if pred.calls:
+                found.setdefault(i, []).append((a, b, pred.calls))
+        for i, answers in found.items():
+            (query, tools), pred = requests[i], results[i]
+            calls, added = add_clause_calls(pred.calls, answers, tools, query, self.relevance_floor)
+            if added:
+                problems = call_problems(calls, tools)
+                pred.calls, pred.valid = calls, not problems
+                pred.warnings += added + [p for p in problems if p not in pred.warnings]
 
     def _prompt(self, query: str, tools: list[Tool]):
         """The encoder prompt, the tools it offers, and warnings; tools that do not fit are shortlisted to the

@@ -69,7 +69,7 @@ class NameChoice:
         return self._rest.get(cut)
 
 
-def _copied(call) -> list:
+def copied_values(call) -> list:
     """A call's argument values that could be read off a request: not flags, nulls or blanks."""
     values = leaf_values(call.get("arguments") if isinstance(call, dict) else None)
     return [v for v in values if v is not None and not isinstance(v, bool) and str(v).strip()]
@@ -104,7 +104,7 @@ def calls_used_up_to(query: str, calls: list) -> int:
     low, end = query.lower(), 0
     for call in calls:
         here = 0
-        for v in _copied(call):
+        for v in copied_values(call):
             here = max(here, min((m.end() for m in occurrences(v, low)), default=0))
         if not here and isinstance(call, dict) and isinstance(call.get("name"), str):
             for w in words(call["name"]):
@@ -242,7 +242,7 @@ def drop_nothing_new(calls: list[dict], query: str) -> tuple[list[dict], list[st
     nothing (flags, enum values) are kept."""
     low, kept, warnings, end = query.lower(), [], [], 0
     for call in calls:
-        found = [occurrences(v, low) for v in _copied(call)]
+        found = [occurrences(v, low) for v in copied_values(call)]
         found = [spots for spots in found if spots]
         if kept and found and all(spots[-1].end() <= end for spots in found):
             warnings.append(f"dropped the call to {call.get('name')}: every value it copies stands in the request "
