@@ -46,16 +46,18 @@ def _anchors(calls: list[dict], low: str) -> list[int | None]:
     return [min((m.start() for v in copied_values(c) for m in occurrences(v, low)), default=None) for c in calls]
 
 
-def open_clauses(query: str, calls: list[dict]) -> list[tuple[int, int]]:
+def open_clauses(query: str, calls: list[dict], tools: list[Tool], floor: float) -> list[tuple[int, int]]:
     """The clauses of a request that has two or more, of at least MIN_WORDS words, where no value the calls copy
-    stands (any of its occurrences)."""
+    stands (any of its occurrences), and to which a tool the calls do not name is relevant at least `floor`: the
+    only clauses whose own answer `add_clause_calls` could take a call from."""
     parts = clauses(query)
     if len(parts) < 2:
         return []
-    low = query.lower()
+    low, called = query.lower(), {c.get("name") for c in calls}
     used = [m.span() for c in calls for v in copied_values(c) for m in occurrences(v, low)]
     return [(a, b) for a, b in parts
-            if len(query[a:b].split()) >= MIN_WORDS and not any(s < b and a < e for s, e in used)]
+            if len(query[a:b].split()) >= MIN_WORDS and not any(s < b and a < e for s, e in used)
+            and any(r >= floor for t, r in zip(tools, relevance(query[a:b], tools)) if t.name not in called)]
 
 
 def _values(calls: list[dict]) -> set[str]:

@@ -162,7 +162,7 @@ class Predictor:
         jobs, owners = [], []
         for i, ((query, tools), pred) in enumerate(zip(requests, results)):
             if pred.calls and pred.error is None:
-                for a, b in open_clauses(query, pred.calls):
+                for a, b in open_clauses(query, pred.calls, tools, self.relevance_floor):
                     jobs.append((query[a:b], tools))
                     owners.append((i, a, b))
         if not jobs:

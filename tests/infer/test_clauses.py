@@ -29,15 +29,6 @@ def test_a_request_is_cut_at_its_joiners(query, expected):
     assert parts(query) == expected
 
 
-def test_only_clauses_long_enough_and_free_of_the_answers_values_are_open():
-    query = "set room lights: color of yellow and brightness of 85, after that please list all carpools for me"
-    calls = [{"name": "set_room_lights", "arguments": {"color": "yellow", "brightness": 85}}]
-    assert [query[a:b] for a, b in open_clauses(query, calls)] == ["please list all carpools for me"]
-    assert open_clauses("list all carpools for me", calls) == []  # one clause: nothing to add
-    assert open_clauses("Go ahead and list carpools", []) == []  # "Go ahead" is too short; the rest is open
-    assert open_clauses("Go ahead and list carpools please", []) == [(13, 33)]
-
-
 TOOLS = parse_tools([
     {"name": "set_room_lights", "description": "Set a room's lights.", "parameters": {"type": "object", "properties": {
         "color": {"type": "string"}, "brightness": {"type": "integer"}}}},
@@ -45,6 +36,17 @@ TOOLS = parse_tools([
     {"name": "get_directions", "description": "Directions to a place.", "parameters": {
         "type": "object", "properties": {"destination": {"type": "string"}}, "required": ["destination"]}},
 ])
+
+
+def test_only_clauses_long_enough_free_of_the_answers_values_and_about_a_tool_it_lacks_are_open():
+    query = "set room lights: color of yellow and brightness of 85, after that please list all carpools for me"
+    calls = [{"name": "set_room_lights", "arguments": {"color": "yellow", "brightness": 85}}]
+    assert [query[a:b] for a, b in open_clauses(query, calls, TOOLS, 4.0)] == ["please list all carpools for me"]
+    assert open_clauses(query, calls + [{"name": "list_carpool", "arguments": {}}], TOOLS, 4.0) == []  # called
+    assert open_clauses(query, calls, TOOLS, 100.0) == []  # no tool that relevant to it
+    assert open_clauses("list all carpools for me", calls, TOOLS, 4.0) == []  # one clause: nothing to add
+    assert open_clauses("Go ahead and list carpools", [], TOOLS, 4.0) == []  # "Go ahead" is too short, and the rest
+    assert open_clauses("Go ahead and list carpools please", [], TOOLS, 4.0) == [(13, 33)]
 
 
 def test_calls_from_clauses_are_added_for_tools_the_answer_lacks_and_the_clause_is_about():
