@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from needle.data.format import compact
-from needle.data.grounding import schema_types
+from needle.data.grounding import leaf_values, schema_types
 from needle.data.respell import words
 from needle.data.schema import Tool, value_validator
 from needle.infer.cues import MAX_STRING_LINKS, STRING_LINKS, WORD, key_words, lone_calls, stem
@@ -192,6 +192,42 @@ def swap_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tupl
             if len(named) == 1:
                 notes.append(f"{call['name']}'s {key}={compact(args[key])}, a value the request does not name, "
                              f"replaced by {compact(named[0])}, the one value of its enum the request names")
+                args[key] = named[0]
+        out.append({**call, "arguments": args})
+    return out, notes
+
+
+def _phrase(text: str) -> str:
+    """Text as lower-case words between single blanks, padded, so that `in` finds whole words and phrases."""
+    return " " + re.sub(r"[\W_]+", " ", text.lower()).strip() + " "
+
+
+MIN_PHRASE = 3  # shorter enum values ("on", "up") stand in most requests by chance
+
+
+def swap_phrased_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
+    """The calls with each string enum value the request does not say word for word replaced by the one value of
+    its enum (of MIN_PHRASE letters or more) that it does say, where it says exactly one that no value of the
+    answer is (`"unlock_with": "master password"` -> `"biometrics"` for "lock in 10 minutes and unlock with
+    biometrics"; "password" alone had kept the value as named). Case, blanks, underscores and hyphens aside. Not
+    for a tool called more than once. Returns the calls and a warning for each value replaced."""
+    said, notes, out = _phrase(query), [], []
+    taken = {str(v).lower() for c in calls if isinstance(c.get("arguments"), dict) for v in leaf_values(c["arguments"])}
+    for call, schema in lone_calls(calls, tools):
+        if schema is None:
+            out.append(call)
+            continue
+        args, props = dict(call["arguments"]), schema.get("properties") or {}
+        for key, value in call["arguments"].items():
+            prop = props.get(key)
+            if not isinstance(value, str) or not isinstance(prop, dict) or not isinstance(prop.get("enum"), list) \
+                    or _phrase(value) in said:
+                continue
+            named = [e for e in prop["enum"] if isinstance(e, str) and len(e) >= MIN_PHRASE and _phrase(e) in said
+                     and e.lower() not in taken]
+            if len(named) == 1:
+                notes.append(f"{call['name']}'s {key}={compact(value)}, a value the request does not say, replaced by "
+                             f"{compact(named[0])}, the one value of its enum the request says word for word")
                 args[key] = named[0]
         out.append({**call, "arguments": args})
     return out, notes

@@ -29,7 +29,7 @@ from needle.infer.engine import Engine
 from needle.infer.generate import DecodeStats, generate, generate_fast, pad_batch
 from needle.infer.listed import expand_listed
 from needle.infer.named import (drop_unnamed_args, drop_unnamed_calls, fill_named_strings, fill_named_switches,
-                                swap_unnamed_enums)
+                                swap_phrased_enums, swap_unnamed_enums)
 from needle.infer.quantize import WEIGHT_KINDS
 from needle.infer.repair import MIN_LOGPROB, Encoded, repair_calls
 from needle.infer.shortlist import shortlist
@@ -291,6 +291,8 @@ class Predictor:
             warnings += changed
             calls, dropped = drop_unnamed_calls(calls, tools, query)
             warnings += dropped
+            calls, changed = swap_phrased_enums(calls, tools, query)
+            warnings += changed
         if self.fill_enums:
             calls, added = fill_named_enums(calls, tools, query)
             warnings += added

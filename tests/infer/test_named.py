@@ -6,7 +6,7 @@ import pytest
 
 from needle.data.schema import parse_tools
 from needle.infer.named import (drop_unnamed_args, drop_unnamed_calls, fill_named_strings, fill_named_switches,
-                                named_spans, named_switch, swap_unnamed_enums)
+                                named_spans, named_switch, swap_phrased_enums, swap_unnamed_enums)
 from needle.infer.predict import Predictor
 
 
@@ -135,6 +135,34 @@ def test_swap_unnamed_enums(query, arguments, changed):
     assert len(notes) == len(changed or {})
     twice = [{"name": PURCHASE["name"], "arguments": arguments}] * 2  # which call has which value?
     assert swap_unnamed_enums(twice, tools, query) == (twice, [])
+
+
+VAULT = {"name": "set_vault_auto_lock", "description": "Lock the password vault after a while.",
+         "parameters": {"type": "object", "properties": {
+             "unlock_with": {"type": "string", "enum": ["master password", "biometrics", "PIN"]},
+             "lock_after_minutes": {"type": "integer"},
+             "fallback": {"type": "string", "enum": ["master password", "biometrics", "PIN"]},
+             "mode": {"type": "string", "enum": ["on", "off", "auto_lock"]}}}}
+
+
+@pytest.mark.parametrize("query, arguments, changed", [
+    ("password manager: lock in 10 and unlock with biometrics", {"unlock_with": "master password"},
+     {"unlock_with": "biometrics"}),  # "password" alone is not the value said word for word
+    ("unlock with my PIN", {"unlock_with": "biometrics", "mode": "off"}, {"unlock_with": "PIN"}),  # "off": not a
+    # value said, but neither is another of 3 letters or more
+    ("set auto-lock, unlock with a master password", {"mode": "on", "unlock_with": "biometrics"},
+     {"mode": "auto_lock", "unlock_with": "master password"}),  # hyphens and underscores aside
+    ("unlock with biometrics", {"unlock_with": "biometrics"}, None),  # said
+    ("unlock with PIN or biometrics", {"unlock_with": "master password"}, None),  # two said: which?
+    ("unlock with PIN", {"unlock_with": "master password", "fallback": "PIN"}, None),  # another argument's value
+])
+def test_swap_phrased_enums(query, arguments, changed):
+    tools = parse_tools([VAULT], where="test")
+    calls, notes = swap_phrased_enums([{"name": VAULT["name"], "arguments": arguments}], tools, query)
+    assert calls == [{"name": VAULT["name"], "arguments": {**arguments, **(changed or {})}}]
+    assert len(notes) == len(changed or {}) and all("word for word" in n for n in notes)
+    twice = [{"name": VAULT["name"], "arguments": arguments}] * 2  # which call has which value?
+    assert swap_phrased_enums(twice, tools, query) == (twice, [])
 
 
 @pytest.mark.parametrize("query, arguments, dropped", [
