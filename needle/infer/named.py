@@ -176,25 +176,42 @@ def _unnamed_required(args: dict, schema: dict, asked: set[str]) -> list[str]:
             and isinstance(props[k].get("enum"), list) and _enum_unnamed(args.get(k), asked)]
 
 
+def _swap_enums(calls: list[dict], tools: list[Tool], choices, says: tuple[str, str]) -> tuple[list[dict], list[str]]:
+    """The calls with each argument value for which `choices(key, value, prop, schema)` gives exactly one value
+    replaced by it, in calls `lone_calls` lets rules change. `says`: how the warnings put what the request does
+    not do with the old value and does with the new. Returns the calls and a warning for each value replaced."""
+    notes, out = [], []
+    for call, schema in lone_calls(calls, tools):
+        if schema is None:
+            out.append(call)
+            continue
+        args, props = dict(call["arguments"]), schema.get("properties") or {}
+        for key, value in call["arguments"].items():
+            named = choices(key, value, props.get(key), schema)
+            if named is not None and len(named) == 1:
+                notes.append(f"{call['name']}'s {key}={compact(value)}, a value the request does not {says[0]}, "
+                             f"replaced by {compact(named[0])}, the one value of its enum the request {says[1]}")
+                args[key] = named[0]
+        out.append({**call, "arguments": args})
+    return out, notes
+
+
+def _is_enum(value, prop) -> bool:
+    return isinstance(value, str) and isinstance(prop, dict) and isinstance(prop.get("enum"), list)
+
+
 def swap_unnamed_enums(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
     """The calls with each required string enum value the request does not name (`_enum_unnamed`) replaced by the
     enum's one value the request does name, where it names exactly one (`"decision": "approve"` for "Decline
     Mateo's Spotify Premium request"). Not for a tool called more than once (which call has which value?). Returns
     the calls and a warning for each value replaced."""
-    notes, asked, out = [], _word_keys(query), []
-    for call, schema in lone_calls(calls, tools):
-        if schema is None:
-            out.append(call)
-            continue
-        args = dict(call["arguments"])
-        for key in _unnamed_required(args, schema, asked):
-            named = [e for e in schema["properties"][key]["enum"] if isinstance(e, str) and not _enum_unnamed(e, asked)]
-            if len(named) == 1:
-                notes.append(f"{call['name']}'s {key}={compact(args[key])}, a value the request does not name, "
-                             f"replaced by {compact(named[0])}, the one value of its enum the request names")
-                args[key] = named[0]
-        out.append({**call, "arguments": args})
-    return out, notes
+    asked = _word_keys(query)
+
+    def choices(key, value, prop, schema):
+        if not _unnamed_required({key: value}, schema, asked):
+            return None
+        return [e for e in prop["enum"] if isinstance(e, str) and not _enum_unnamed(e, asked)]
+    return _swap_enums(calls, tools, choices, ("name", "names"))
 
 
 def _phrase(text: str) -> str:
@@ -211,26 +228,15 @@ def swap_phrased_enums(calls: list[dict], tools: list[Tool], query: str) -> tupl
     answer is (`"unlock_with": "master password"` -> `"biometrics"` for "lock in 10 minutes and unlock with
     biometrics"; "password" alone had kept the value as named). Case, blanks, underscores and hyphens aside. Not
     for a tool called more than once. Returns the calls and a warning for each value replaced."""
-    said, notes, out = _phrase(query), [], []
+    said = _phrase(query)
     taken = {str(v).lower() for c in calls if isinstance(c.get("arguments"), dict) for v in leaf_values(c["arguments"])}
-    for call, schema in lone_calls(calls, tools):
-        if schema is None:
-            out.append(call)
-            continue
-        args, props = dict(call["arguments"]), schema.get("properties") or {}
-        for key, value in call["arguments"].items():
-            prop = props.get(key)
-            if not isinstance(value, str) or not isinstance(prop, dict) or not isinstance(prop.get("enum"), list) \
-                    or _phrase(value) in said:
-                continue
-            named = [e for e in prop["enum"] if isinstance(e, str) and len(e) >= MIN_PHRASE and _phrase(e) in said
-                     and e.lower() not in taken]
-            if len(named) == 1:
-                notes.append(f"{call['name']}'s {key}={compact(value)}, a value the request does not say, replaced by "
-                             f"{compact(named[0])}, the one value of its enum the request says word for word")
-                args[key] = named[0]
-        out.append({**call, "arguments": args})
-    return out, notes
+
+    def choices(key, value, prop, schema):
+        if not _is_enum(value, prop) or _phrase(value) in said:
+            return None
+        return [e for e in prop["enum"] if isinstance(e, str) and len(e) >= MIN_PHRASE and _phrase(e) in said
+                and e.lower() not in taken]
+    return _swap_enums(calls, tools, choices, ("say", "says word for word"))
 
 
 def drop_unnamed_calls(calls: list[dict], tools: list[Tool], query: str) -> tuple[list[dict], list[str]]:
