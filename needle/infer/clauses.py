@@ -60,10 +60,6 @@ def open_clauses(query: str, calls: list[dict], tools: list[Tool], floor: float)
             and any(r >= floor for t, r in zip(tools, relevance(query[a:b], tools)) if t.name not in called)]
 
 
-def _values(calls: list[dict]) -> set[str]:
-    return {str(v).lower() for c in calls for v in copied_values(c)}
-
-
 def add_clause_calls(calls: list[dict], answers: list[tuple[int, int, list[dict]]], tools: list[Tool], query: str,
                      floor: float) -> tuple[list[dict], list[str]]:
     """The calls with, from each clause's own answer ((start, end, calls), in the request's order), each call to a
@@ -71,15 +67,16 @@ def add_clause_calls(calls: list[dict], answers: list[tuple[int, int, list[dict]
     has (or nothing), put before the first call whose values stand later in the request. Returns the calls and a
     warning for each one added."""
     out, notes = list(calls), []
-    names = {c.get("name") for c in calls}
+    names, have = {c.get("name") for c in calls}, {str(v).lower() for c in calls for v in copied_values(c)}
     low = query.lower()
     for start, end, found in answers:
         rel = dict(zip((t.name for t in tools), relevance(query[start:end], tools)))
         for call in found:
             name, copied = call.get("name"), {str(v).lower() for v in copied_values(call)}
-            if name in names or rel.get(name, 0.0) < floor or (copied and copied <= _values(out)):
+            if name in names or rel.get(name, 0.0) < floor or (copied and copied <= have):
                 continue
             names.add(name)
+            have |= copied
             at = next((j for j, a in enumerate(_anchors(out, low)) if a is not None and a > start), len(out))
             out.insert(at, call)
             notes.append(f"added {compact(call)}: the clause {compact(query[start:end])}, answered alone, calls "

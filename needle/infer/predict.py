@@ -161,7 +161,7 @@ class Predictor:
         """Answers the open clauses of every answer with calls alone, and adds their calls to tools it lacks."""
         jobs, owners = [], []
         for i, ((query, tools), pred) in enumerate(zip(requests, results)):
-            if pred.calls and pred.error is None:
+            if pred.calls:
                 for a, b in open_clauses(query, pred.calls, tools, self.relevance_floor):
                     jobs.append((query[a:b], tools))
                     owners.append((i, a, b))
